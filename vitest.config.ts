@@ -1,0 +1,42 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+// Tests import workspace packages from their TypeScript sources, so `npm test` needs no build step
+// for the packages themselves (the CLI end-to-end tests run the built `tresor` bin).
+const workspaces: Record<string, string> = {
+  protocol: 'packages/protocol',
+  crypto: 'packages/crypto',
+  attestation: 'packages/attestation',
+  cli: 'apps/cli',
+};
+const alias = Object.entries(workspaces).map(([name, dir]) => ({
+  find: new RegExp(`^@tresor/${name}$`),
+  replacement: fileURLToPath(new URL(`./${dir}/src/index.ts`, import.meta.url)),
+}));
+
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'test/unit/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
