@@ -10,3 +10,11 @@ export {
   utf8Decode,
   utf8Encode,
 } from './bytes.js';
+export {
+  encodeVarint,
+  readVarint,
+  tryReadVarint,
+  varintLength,
+  writeVarint,
+  type DecodedVarint,
+} from './varint.js';
