@@ -60,12 +60,13 @@ const restrict = (/** @type {string[]} */ packages, browser = false) => ({
 
 /** What each workspace must not import. */
 const forbidden = {
-  protocol: ['crypto', 'attestation', 'keystore', 'sdk', 'server-kit', ...services, ...apps],
-  crypto: ['attestation', 'keystore', 'sdk', 'server-kit', ...services, ...apps],
-  attestation: ['keystore', 'sdk', 'server-kit', ...services, ...apps],
-  keystore: ['sdk', 'server-kit', ...services, ...apps],
-  'server-kit': ['keystore', 'sdk', ...services, ...apps],
-  sdk: ['keystore', 'server-kit', ...services, ...apps],
+  protocol: ['crypto', 'attestation', 'keystore', 'storage', 'sdk', 'server-kit', ...services, ...apps],
+  crypto: ['attestation', 'keystore', 'storage', 'sdk', 'server-kit', ...services, ...apps],
+  attestation: ['keystore', 'storage', 'sdk', 'server-kit', ...services, ...apps],
+  keystore: ['storage', 'sdk', 'server-kit', ...services, ...apps],
+  storage: ['sdk', 'server-kit', ...services, ...apps],
+  'server-kit': ['keystore', 'storage', 'sdk', ...services, ...apps],
+  sdk: ['keystore', 'storage', 'server-kit', ...services, ...apps],
 };
 const browserPackages = new Set(['protocol', 'crypto', 'sdk']);
 

@@ -7,6 +7,8 @@ const workspaces: Record<string, string> = {
   protocol: 'packages/protocol',
   crypto: 'packages/crypto',
   attestation: 'packages/attestation',
+  keystore: 'packages/keystore',
+  storage: 'packages/storage',
   cli: 'apps/cli',
 };
 const alias = Object.entries(workspaces).map(([name, dir]) => ({
