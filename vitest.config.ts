@@ -9,12 +9,21 @@ const workspaces: Record<string, string> = {
   attestation: 'packages/attestation',
   keystore: 'packages/keystore',
   storage: 'packages/storage',
+  'server-kit': 'packages/server-kit',
+  trust: 'services/trust',
   cli: 'apps/cli',
 };
-const alias = Object.entries(workspaces).map(([name, dir]) => ({
-  find: new RegExp(`^@tresor/${name}$`),
-  replacement: fileURLToPath(new URL(`./${dir}/src/index.ts`, import.meta.url)),
-}));
+const alias = [
+  // Subpath entry points (Node-only code of browser packages) map to their own sources.
+  {
+    find: /^@tresor\/crypto\/node$/,
+    replacement: fileURLToPath(new URL('./packages/crypto/src/node/index.ts', import.meta.url)),
+  },
+  ...Object.entries(workspaces).map(([name, dir]) => ({
+    find: new RegExp(`^@tresor/${name}$`),
+    replacement: fileURLToPath(new URL(`./${dir}/src/index.ts`, import.meta.url)),
+  })),
+];
 
 export default defineConfig({
   resolve: { alias },
@@ -24,7 +33,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'test/unit/**/*.test.ts'],
+          include: [
+            'packages/*/src/**/*.test.ts',
+            'services/*/src/**/*.test.ts',
+            'apps/*/src/**/*.test.ts',
+            'test/unit/**/*.test.ts',
+          ],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },
