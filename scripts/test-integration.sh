@@ -5,7 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages needed by the suites (added as suites appear).
-APT_PACKAGES=(openssl)
+# softhsm2: the PKCS#11 HSM for the keystore suites; each test creates its own token under a temp dir
+# (private SOFTHSM2_CONF), so nothing in /etc/softhsm or /var/lib/softhsm is used or changed.
+# postgresql: the server for the storage suite (started below as a private cluster, never the system one).
+APT_PACKAGES=(openssl softhsm2 postgresql)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -13,6 +16,42 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
+
+# PostgreSQL for the storage suite (TRESOR_TEST_PG_URL, unless already set to a server of your own):
+# a throwaway cluster in a temp dir, on 127.0.0.1 only, on a free port, with a random password; it is
+# stopped and deleted on exit. postgres refuses to run as root, so under root it runs as Debian's
+# `postgres` user. The Debian package's own cluster (if any) is neither used nor touched.
+PG_DIR=''
+PG_BIN=''
+PG_AS=()
+stop_postgres() {
+  if [ -n "$PG_DIR" ]; then
+    (cd / && "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1) || true
+    rm -rf "$PG_DIR"
+  fi
+}
+start_postgres() {
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  PG_DIR=$(mktemp -d /tmp/tresor-pg.XXXXXX)
+  trap stop_postgres EXIT
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres "$PG_DIR"
+    PG_AS=(runuser -u postgres --)
+  fi
+  local password port
+  password=$(node -e "process.stdout.write(require('node:crypto').randomBytes(24).toString('hex'))")
+  port=$(node -e "const s=require('node:net').createServer();s.listen(0,'127.0.0.1',()=>{process.stdout.write(String(s.address().port));s.close()})")
+  (umask 077 && printf '%s\n' "$password" >"$PG_DIR/pwfile")
+  if [ "$(id -u)" -eq 0 ]; then chown postgres "$PG_DIR/pwfile"; fi
+  (cd / && "${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U tresor --pwfile="$PG_DIR/pwfile" \
+    --auth-host=scram-sha-256 --auth-local=peer -E UTF8 --locale=C >"$PG_DIR/initdb.log" 2>&1)
+  rm -f "$PG_DIR/pwfile"
+  (cd / && "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PG_DIR" start >/dev/null)
+  export TRESOR_TEST_PG_URL="postgresql://tresor:$password@127.0.0.1:$port/postgres"
+  echo "PostgreSQL test cluster on 127.0.0.1:$port ($PG_DIR)"
+}
+if [ -z "${TRESOR_TEST_PG_URL:-}" ]; then start_postgres; fi
 
 npx tsc -b
 npx vitest run --project integration --passWithNoTests

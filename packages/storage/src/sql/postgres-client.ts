@@ -1,0 +1,189 @@
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { TresorError } from '@tresor/protocol';
+import { postgresPlaceholders } from './postgres-placeholders.js';
+import { postgresStorageError } from './postgres-errors.js';
+import type { SqlClient, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from './sql-client.js';
+
+export interface PostgresOptions {
+  /** `postgres://` or `postgresql://` connection URL. Never logged: it may carry a password. */
+  readonly url: string;
+  /**
+   * Schema holding Tresor's tables (letters, digits, `_`); created if missing unless read-only.
+   * Default: the server's search_path.
+   */
+  readonly schema?: string;
+  /** Every session is read-only on the server (default_transaction_read_only): for verification. */
+  readonly readOnly?: boolean;
+  readonly poolSize?: number;
+  readonly connectTimeoutMs?: number;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url);
+}
+
+/**
+ * A 64-bit advisory lock key for `name` within `schema`: two Tresor deployments sharing a server
+ * in different schemas do not wait on each other's audit appends.
+ */
+function advisoryLockKey(schema: string, name: string): string {
+  const digest = createHash('sha256').update(`tresor:${schema}:${name}`).digest();
+  return BigInt.asIntN(64, digest.readBigUInt64BE(0)).toString();
+}
+
+/**
+ * The PostgreSQL driver (node-postgres pool). Write transactions run READ COMMITTED, so a
+ * statement after the advisory lock sees every row committed before the lock was granted;
+ * reads run REPEATABLE READ READ ONLY, one snapshot for a whole verification.
+ */
+export async function openPostgres(options: PostgresOptions): Promise<SqlClient> {
+  if (!isPostgresUrl(options.url)) {
+    throw new TresorError('USAGE_INVALID', 'a PostgreSQL URL starts with postgres:// or postgresql://');
+  }
+  const schema = options.schema;
+  if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
+    throw new TresorError(
+      'USAGE_INVALID',
+      'a schema name is 1 to 63 of a-z, 0-9 and _, not starting with a digit',
+    );
+  }
+  const settings = [
+    ...(schema === undefined ? [] : [`-c search_path=${schema}`]),
+    ...(options.readOnly === true ? ['-c default_transaction_read_only=on'] : []),
+  ];
+  const connectionTimeoutMillis = options.connectTimeoutMs ?? 5000;
+  if (schema !== undefined && options.readOnly !== true) {
+    const setup = new pg.Client({ connectionString: options.url, connectionTimeoutMillis });
+    try {
+      await setup.connect();
+      // CREATE SCHEMA IF NOT EXISTS races with itself (a unique violation in pg_namespace) when
+      // replicas start together; the advisory lock makes them take turns.
+      await setup.query('BEGIN');
+      await setup.query('SELECT pg_advisory_xact_lock($1::bigint)', [
+        advisoryLockKey(schema, 'create-schema'),
+      ]);
+      await setup.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await setup.query('COMMIT');
+    } catch (err) {
+      throw postgresStorageError(err);
+    } finally {
+      await setup.end().catch(() => undefined);
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis,
+    ...(settings.length > 0 ? { options: settings.join(' ') } : {}),
+  });
+  // An idle connection dropped by the server emits here; without a listener it would crash the
+  // process. The next query reports the failure with a catalogue code instead.
+  pool.on('error', () => undefined);
+  const client = new PostgresClient(pool, schema ?? '');
+  try {
+    await client.query('SELECT 1');
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+  return client;
+}
+
+async function runQuery(
+  on: pg.Pool | pg.PoolClient,
+  sql: string,
+  params: readonly SqlValue[],
+): Promise<pg.QueryResult> {
+  try {
+    return await on.query(postgresPlaceholders(sql), [...params]);
+  } catch (err) {
+    throw postgresStorageError(err);
+  }
+}
+
+class PostgresClient implements SqlClient {
+  readonly dialect = 'postgres' as const;
+  readonly #pool: pg.Pool;
+  readonly #schema: string;
+  #closed = false;
+
+  constructor(pool: pg.Pool, schema: string) {
+    this.#pool = pool;
+    this.#schema = schema;
+  }
+
+  async query(sql: string, params: readonly SqlValue[] = []): Promise<SqlRow[]> {
+    this.#open();
+    return (await runQuery(this.#pool, sql, params)).rows as SqlRow[];
+  }
+
+  async execute(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    this.#open();
+    return (await runQuery(this.#pool, sql, params)).rowCount ?? 0;
+  }
+
+  async transaction<T>(options: TransactionOptions, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    this.#open();
+    let connection: pg.PoolClient;
+    try {
+      connection = await this.#pool.connect();
+    } catch (err) {
+      throw postgresStorageError(err);
+    }
+    let active = true;
+    const guard = (): void => {
+      if (!active) throw new TresorError('INTERNAL_ERROR', 'a transaction executor was used after it ended');
+    };
+    const tx: SqlExecutor = {
+      dialect: 'postgres',
+      query: async (sql, params = []) => {
+        guard();
+        return (await runQuery(connection, sql, params)).rows as SqlRow[];
+      },
+      execute: async (sql, params = []) => {
+        guard();
+        return (await runQuery(connection, sql, params)).rowCount ?? 0;
+      },
+    };
+    let broken = false;
+    try {
+      await runQuery(
+        connection,
+        options.mode === 'read' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN',
+        [],
+      );
+      if (options.mode === 'write' && options.lock !== undefined) {
+        await runQuery(connection, 'SELECT pg_advisory_xact_lock(?::bigint)', [
+          advisoryLockKey(this.#schema, options.lock),
+        ]);
+      }
+      const result = await work(tx);
+      await runQuery(connection, 'COMMIT', []);
+      return result;
+    } catch (err) {
+      await connection.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      // Statements already mapped their errors; the work's own errors pass through unchanged.
+      throw err;
+    } finally {
+      active = false;
+      // A connection whose ROLLBACK failed is in an unknown state: destroy it, never reuse it.
+      connection.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end();
+  }
+
+  #open(): void {
+    if (this.#closed)
+      throw new TresorError('STORAGE_UNAVAILABLE', 'the PostgreSQL connection pool is closed');
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The one small seam between the repositories and a database engine. Repositories are written
+ * once against it, with `?` placeholders; each driver (SQLite, PostgreSQL) maps errors to catalogue
+ * codes and implements transactions with the engine's own locking.
+ */
+
+export type SqlDialect = 'sqlite' | 'postgres';
+
+/** A bound parameter. Integers beyond 2^53 are passed as bigint. */
+export type SqlValue = string | number | bigint | Uint8Array | null;
+
+/**
+ * A result row, column name to value. Values are not trusted: PostgreSQL returns BIGINT as text,
+ * SQLite may hold what another writer put there, so repositories parse every row they read.
+ */
+export type SqlRow = Readonly<Record<string, unknown>>;
+
+export interface SqlExecutor {
+  readonly dialect: SqlDialect;
+  /** Runs a statement that returns rows. */
+  query(sql: string, params?: readonly SqlValue[]): Promise<SqlRow[]>;
+  /** Runs a statement that changes rows; returns how many it changed. */
+  execute(sql: string, params?: readonly SqlValue[]): Promise<number>;
+}
+
+export interface TransactionOptions {
+  /**
+   * `read`: a consistent snapshot (SQLite: a WAL read transaction; PostgreSQL: REPEATABLE READ
+   * READ ONLY). `write`: SQLite takes the database write lock at BEGIN (BEGIN IMMEDIATE), so
+   * writers queue instead of failing on upgrade; PostgreSQL runs READ COMMITTED.
+   */
+  readonly mode: 'read' | 'write';
+  /**
+   * A named lock that serialises every write transaction taking it, across processes and
+   * replicas (PostgreSQL: a transaction-scoped advisory lock; SQLite: implied by the write lock).
+   */
+  readonly lock?: string;
+}
+
+export interface SqlClient extends SqlExecutor {
+  /**
+   * Runs `work` in one transaction: committed when it resolves, rolled back when it throws.
+   * `work` must use only the executor it is given (the client itself waits for the transaction).
+   */
+  transaction<T>(options: TransactionOptions, work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /** Closes the connection(s); later calls fail with STORAGE_UNAVAILABLE. */
+  close(): Promise<void>;
+}
