@@ -26,16 +26,30 @@ function looksLikePem(bytes: Uint8Array): boolean {
  */
 export function parseCertificates(input: Uint8Array, what = 'certificate'): Certificate[] {
   try {
-    if (looksLikePem(input)) {
-      const blocks = x509.PemConverter.decode(utf8Decode(input));
-      const certs = blocks.map((der) => new x509.X509Certificate(der));
-      if (certs.length === 0) throw new Error('no PEM block');
-      return certs;
-    }
-    return [new x509.X509Certificate(copy(input))];
+    const certs = looksLikePem(input)
+      ? x509.PemConverter.decode(utf8Decode(input)).map((der) => new x509.X509Certificate(der))
+      : [new x509.X509Certificate(copy(input))];
+    if (certs.length === 0) throw new Error('no PEM block');
+    certs.forEach(decodeEagerly);
+    return certs;
   } catch (cause) {
     throw new TresorError('INPUT_MALFORMED', `the ${what} is not a PEM or DER X.509 certificate`, { cause });
   }
+}
+
+/**
+ * @peculiar/x509 decodes some fields on first access; touch them here so a malformed certificate fails
+ * at parse time with INPUT_MALFORMED rather than with a TypeError deep inside a verifier.
+ */
+function decodeEagerly(cert: Certificate): void {
+  for (const ext of cert.extensions) void ext.value.byteLength;
+  void cert.publicKey.algorithm;
+  void cert.subject;
+  void cert.issuer;
+  void cert.serialNumber;
+  void cert.notBefore;
+  void cert.notAfter;
+  void cert.signatureAlgorithm;
 }
 
 /** Parses a DER or PEM certificate revocation list. */

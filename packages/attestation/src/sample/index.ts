@@ -1,0 +1,9 @@
+export {
+  SAMPLE_REPORT_DATA_LENGTH,
+  SAMPLE_SIGNATURE_CONTEXT,
+  parseSampleEvidence,
+  type SampleEvidence,
+} from './evidence.js';
+export { createSampleEvidence, type SampleEvidenceRequest } from './attester.js';
+export { SampleSigningKey, SampleVerifyKey } from './keys.js';
+export { sampleVerifier, type SampleClaims, type SampleEndorsements } from './verifier.js';
