@@ -1,0 +1,32 @@
+import { randomBytes } from 'node:crypto';
+import { open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { TresorError } from '@tresor/protocol';
+
+/**
+ * Replaces `path` atomically with `text`, readable by its owner only: write a 0600 temp file in the
+ * same directory, fsync it, rename it over the target (atomic on POSIX file systems), fsync the
+ * directory so the rename itself survives a crash. Readers see the old or the new file, never a mix.
+ */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(text, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+    const dir = await open(dirname(path), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  } catch (cause) {
+    await unlink(temp).catch(() => undefined);
+    throw new TresorError('OUTPUT_UNWRITABLE', `cannot write ${path}`, { cause });
+  }
+}
