@@ -173,6 +173,18 @@ export const ERROR_CATALOGUE = {
     'The decrypted model does not match the SHA-256 or length recorded in its header.',
     'Restore the model from a trusted copy and re-seal it.',
   ),
+  SEALED_MODEL_ALGORITHM_UNSUPPORTED: spec(
+    400,
+    2,
+    'The sealed model names an encryption algorithm this build does not implement.',
+    'Upgrade Tresor, or re-seal the model with this version.',
+  ),
+  SEALED_MODEL_INPUT_CHANGED: spec(
+    409,
+    1,
+    'The model file changed while it was being sealed; no sealed output was written.',
+    'Seal again once nothing else is writing to the model file.',
+  ),
 
   // ── Attestation ────────────────────────────────────────────────────────────────────────
   ATTESTATION_EVIDENCE_MALFORMED: spec(
@@ -343,6 +355,12 @@ export const ERROR_CATALOGUE = {
     'The evidence comes from the sample (software) TEE, which protects nothing.',
     'Use real TEE hardware, or allow the sample TEE explicitly for local development only.',
   ),
+  ATTESTATION_COLLATERAL_MISSING: spec(
+    401,
+    1,
+    'The policy needs a TCB status from vendor collateral, but the evidence was verified without collateral.',
+    'Supply the collateral (TDX: --collateral from Intel PCS), or set tcb.requireStatus to false in the policy.',
+  ),
 
   // ── Keys, policy, gateway (used by later components) ──────────────────────────────────
   KEY_REVOKED: spec(
@@ -362,6 +380,328 @@ export const ERROR_CATALOGUE = {
     1,
     'Too many requests; the rate limit is exhausted.',
     'Wait for the time in Retry-After, then retry.',
+  ),
+
+  // ── Keys: keystores (file, PKCS#11 HSM, KYOK key server), BYOK import, envelope encryption ──
+  KEY_NOT_FOUND: spec(
+    404,
+    1,
+    'The keystore holds no key with this id.',
+    'Check the key id against `tresor keys list`.',
+  ),
+  KEY_DISABLED: spec(
+    403,
+    1,
+    'The key is disabled: it cannot wrap, unwrap or sign until it is enabled again.',
+    'Enable the key with `tresor keys enable <id>` if its use is intended.',
+  ),
+  KEY_DESTROYED: spec(
+    410,
+    1,
+    'The key was destroyed; everything protected by it is unreadable (crypto-shredding).',
+    'Nothing can recover data under a destroyed key; create a new key for new data.',
+  ),
+  KEY_USAGE_INVALID: spec(
+    400,
+    1,
+    'The key cannot be used for this operation (a KEK cannot sign, a signing key cannot wrap) or the data key is not 256-bit.',
+    'Use a key of the kind the operation needs (see `tresor keys list`) and 32-byte data keys.',
+  ),
+  KEY_UNWRAP_FAILED: spec(
+    400,
+    1,
+    'A wrapped key failed its integrity check: it was wrapped under another key or modified.',
+    'Check that the wrapped key is stored with the key id it names; restore it from a trusted copy.',
+  ),
+  KEY_IMPORT_INVALID: spec(
+    400,
+    1,
+    "Imported key material is not a 256-bit AES key wrapped for this keystore's import key (RSA-OAEP-SHA256 + AES-KWP).",
+    'Fetch the import key with `tresor keys import-params` and wrap the key again as docs/keys.md shows.',
+  ),
+  KEYSTORE_UNAVAILABLE: spec(
+    503,
+    1,
+    'The keystore (HSM module, token or key server) could not be reached or refused the session.',
+    'Check the module path, slot or token label, or the key server URL and TLS certificates.',
+  ),
+  KEYSTORE_AUTH_FAILED: spec(
+    401,
+    1,
+    'The keystore passphrase or PIN is wrong.',
+    'Supply the passphrase or PIN the keystore was created with.',
+  ),
+  KEYSTORE_FILE_INSECURE: spec(
+    500,
+    1,
+    'The keystore file is readable or writable by users other than its owner.',
+    'Restrict it to its owner (chmod 600) and check that nobody else read it.',
+  ),
+  KEYSTORE_FILE_MALFORMED: spec(
+    500,
+    2,
+    'The keystore file is not a Tresor keystore, or it is corrupt or was modified.',
+    'Restore the keystore file from its backup.',
+  ),
+  KEYSTORE_PRODUCTION_REFUSED: spec(
+    500,
+    2,
+    'The file keystore is for local use only and refuses to run in production mode.',
+    'Use the pkcs11 (HSM) or kyok (customer key server) keystore in production.',
+  ),
+  KEYSTORE_OPERATION_UNSUPPORTED: spec(
+    501,
+    1,
+    'The keystore backend or token does not support this operation or mechanism.',
+    'Use a token that supports the mechanism named in the message (docs/keys.md lists them).',
+  ),
+  KEYSTORE_RESPONSE_INVALID: spec(
+    502,
+    1,
+    "The key server's answer is not in the format of the KYOK protocol.",
+    'Check that the URL points at a Tresor KYOK key server of a compatible version.',
+  ),
+  KYOK_CLIENT_FORBIDDEN: spec(
+    403,
+    1,
+    'The client certificate is not allowed to perform this key server operation.',
+    "Use an administrator certificate listed in the key server's configuration for key management.",
+  ),
+  ATTESTATION_TOKEN_INVALID: spec(
+    401,
+    1,
+    "The attestation token is missing, malformed, or not signed by the trust service's keys.",
+    "Obtain a fresh token from the trust service; check the key server's trust-service JWKS and issuer.",
+  ),
+  ATTESTATION_TOKEN_EXPIRED: spec(
+    401,
+    1,
+    'The attestation token has expired or is older than the policy allows.',
+    'Re-attest to obtain a fresh attestation token.',
+  ),
+  ATTESTATION_TOKEN_NOT_AFFIRMING: spec(
+    401,
+    1,
+    'The attestation result in the token is not `affirming`.',
+    'Fix what the trust service reported in its appraisal and re-attest.',
+  ),
+  ENCRYPTED_FIELD_INVALID: spec(
+    400,
+    1,
+    "An encrypted field failed authentication: it was modified, moved to another record, or sealed under another tenant's key.",
+    'Restore the record from a trusted backup; encrypted values cannot be copied between records.',
+  ),
+
+  // ── Storage: metadata repositories (SQLite, PostgreSQL) and the tamper-evident audit log ──
+  STORAGE_UNAVAILABLE: spec(
+    503,
+    2,
+    'The metadata database could not be opened or reached.',
+    'Check the state directory (path, permissions) or the PostgreSQL URL, server and credentials.',
+  ),
+  STORAGE_BUSY: spec(
+    503,
+    1,
+    'The metadata database stayed locked by another writer for longer than the lock timeout.',
+    'Retry; if it persists, look for a process that holds a long transaction on the database.',
+  ),
+  STORAGE_CONFLICT: spec(
+    409,
+    1,
+    'A record with this id already exists; nothing was written.',
+    'Use a new id (request ids are unique per request), or read the existing record.',
+  ),
+  STORAGE_SCHEMA_UNSUPPORTED: spec(
+    500,
+    2,
+    'The database is not a Tresor metadata database, or its schema is newer than this build.',
+    'Point Tresor at its own database, or upgrade Tresor to the version that last migrated it.',
+  ),
+  STORAGE_RECORD_INVALID: spec(
+    400,
+    2,
+    'A record is malformed (one to store, or one read back) or has a field that must never be stored (content, a secret).',
+    'Store only the metadata fields docs/storage.md lists; a malformed stored record means the database was edited.',
+  ),
+  AUDIT_CHAIN_BROKEN: spec(
+    500,
+    1,
+    'An audit record was deleted, edited or reordered: the hash chain does not link at the record named.',
+    'Treat the log as tampered with: keep this copy as evidence, restore from a backup, investigate from that record.',
+  ),
+  AUDIT_LOG_TRUNCATED: spec(
+    500,
+    1,
+    'Audit records covered by a signed checkpoint are missing from the end of the log.',
+    'Treat the log as tampered with: keep this copy as evidence and restore the missing records from a backup.',
+  ),
+  AUDIT_CHECKPOINT_INVALID: spec(
+    500,
+    1,
+    'An audit checkpoint is malformed, or its signature does not verify with the trusted checkpoint key.',
+    'Check that the public key given is the audit checkpoint key; if it is, treat the checkpoint as forged.',
+  ),
+
+  // ── Admin: signed admin requests, signed trust documents, mesh CA ─────────────────────
+  ADMIN_SIGNATURE_MISSING: spec(
+    401,
+    1,
+    'The admin request is not a signed JWS (application/jose); every admin change must be signed.',
+    'Send admin requests through `tresor trust admin`, which signs them with your admin key.',
+  ),
+  ADMIN_KEY_UNKNOWN: spec(
+    401,
+    1,
+    "The admin request is signed by a key the trust service's config does not list.",
+    "Sign with an admin key whose public JWK is in the service's admin.keys, or ask an operator to add it.",
+  ),
+  ADMIN_SIGNATURE_INVALID: spec(
+    401,
+    1,
+    'The admin request signature does not verify: it was altered after signing or signed with another key.',
+    'Sign the request again with the private key of the admin key id it names.',
+  ),
+  ADMIN_REQUEST_REPLAYED: spec(
+    409,
+    1,
+    'This signed admin request (its jti) was already accepted; each signed request is accepted once.',
+    'Sign a new request (`tresor trust admin` gives each one a fresh jti).',
+  ),
+  ADMIN_REQUEST_EXPIRED: spec(
+    401,
+    1,
+    'The admin request was signed too long ago, in the future, or before the trust service started.',
+    "Check this machine's clock and sign the request again.",
+  ),
+  SIGNED_DOCUMENT_INVALID: spec(
+    401,
+    1,
+    'A signed trust document (reference values, residency inventory) is malformed or its signature does not verify with the pinned keys.',
+    "Fetch the document again from the trust service and check that the pinned key set is the trust service's.",
+  ),
+  SIGNED_DOCUMENT_ROLLBACK: spec(
+    401,
+    1,
+    'A signed trust document is older than one already seen, or differs from it under the same version.',
+    'Refuse the service that served it; a current trust service never serves an older version.',
+  ),
+  MESH_CSR_INVALID: spec(
+    400,
+    2,
+    'The certificate signing request is not a PKCS#10 request with a valid self-signature and a supported key.',
+    'Send a PEM PKCS#10 CSR signed by the attested key (EC P-256/P-384 or RSA 2048-4096).',
+  ),
+  MESH_KEY_NOT_ATTESTED: spec(
+    403,
+    1,
+    'The public key in the certificate request is not the key bound into the attestation.',
+    'Request the certificate with the key pair whose public key was in the attested runtime data.',
+  ),
+  ADMIN_TARGET_NOT_FOUND: spec(
+    404,
+    1,
+    'The admin request names a reference value, inventory entry or resource that does not exist.',
+    'List what exists with `tresor trust admin list` and name an existing entry.',
+  ),
+  TRUST_SERVICE_UNREACHABLE: spec(
+    503,
+    1,
+    'The trust service could not be reached, or its TLS certificate is not trusted.',
+    'Check --url and that the service runs; name the CA of its certificate with --ca.',
+  ),
+
+  // ── Servers (server-kit): request limits, routing, readiness ──────────────────────────
+  REQUEST_BODY_TOO_LARGE: spec(
+    413,
+    2,
+    'The request body is larger than this endpoint accepts.',
+    'Send a smaller body; the limit per endpoint is in the service configuration (docs/trust.md lists the defaults).',
+  ),
+  REQUEST_MEDIA_TYPE_UNSUPPORTED: spec(
+    415,
+    2,
+    'The request body has a Content-Type this endpoint does not read.',
+    'Send the body as application/json (or the media type the API reference names for this endpoint).',
+  ),
+  ROUTE_NOT_FOUND: spec(
+    404,
+    2,
+    'No endpoint exists at this method and path.',
+    'Check the method and path against the API reference (docs/trust.md for the trust service).',
+  ),
+  SERVICE_NOT_READY: spec(
+    503,
+    1,
+    'The service is running but a dependency it needs (keystore, database) is not ready.',
+    'Retry shortly; if it persists, check the readiness checks named in the /readyz answer.',
+  ),
+
+  // ── Trust service: key broker (Trustee KBS protocol), attestation tokens, resources ────
+  KBS_PROTOCOL_VERSION_UNSUPPORTED: spec(
+    401,
+    1,
+    'The KBS client asked for a protocol version other than 0.4.0.',
+    'Use a KBS client (guest-components attestation agent, `tresor` KBS client) that speaks protocol version 0.4.0.',
+  ),
+  KBS_SESSION_UNKNOWN: spec(
+    401,
+    1,
+    'The request carries no kbs-session-id cookie, or one naming no session this service holds.',
+    'Start again with POST /kbs/v0/auth and send the kbs-session-id cookie it sets.',
+  ),
+  KBS_SESSION_EXPIRED: spec(
+    401,
+    1,
+    'The KBS session expired before it was used; sessions live a few minutes from /auth.',
+    'Start again with POST /kbs/v0/auth and attest within the session lifetime.',
+  ),
+  KBS_NONCE_REPLAYED: spec(
+    401,
+    1,
+    "The session's challenge nonce was already answered; each nonce is accepted once.",
+    'Start a new session with POST /kbs/v0/auth and bind its fresh nonce into new evidence.',
+  ),
+  TEE_PUBLIC_KEY_INVALID: spec(
+    400,
+    2,
+    'The TEE public key (runtime-data tee-pubkey) is not a supported JWK: EC P-256/P-384/P-521 with ECDH-ES+A256KW, or RSA of at least 2048 bits with RSA-OAEP-256.',
+    'Send the ephemeral key as such a JWK (base64url members, `alg` set), as guest-components does.',
+  ),
+  INIT_DATA_MALFORMED: spec(
+    400,
+    2,
+    'The init-data is not an initdata TOML document (version, algorithm sha256/sha384/sha512, [data] of strings).',
+    'Send the init-data document exactly as it was given to the TEE at launch.',
+  ),
+  INIT_DATA_MISMATCH: spec(
+    401,
+    1,
+    "The init-data digest does not equal the TEE's launch-time value (SNP HOST_DATA, TDX MRCONFIGID), or the TEE bound init-data that was not sent.",
+    'Send the init-data the TEE was launched with; a TEE launched with other init-data is another workload.',
+  ),
+  RESOURCE_PATH_INVALID: spec(
+    404,
+    2,
+    'The resource path is not <repository>/<type>/<tag> of letters, digits, ".", "_" and "-".',
+    'Request kbs:///<repository>/<type>/<tag> with three such segments, each 1 to 128 characters.',
+  ),
+  RESOURCE_NOT_FOUND: spec(
+    404,
+    1,
+    'The trust service holds no resource at this repository/type/tag.',
+    'Check the resource path; an administrator registers resources with `tresor trust admin`.',
+  ),
+  RESOURCE_POLICY_INVALID: spec(
+    400,
+    2,
+    'The resource policy is not valid Cedar for the trust service schema (docs/trust.md).',
+    'Fix the policy at the position named in the message and submit it again.',
+  ),
+  KBS_RESPONSE_INVALID: spec(
+    502,
+    1,
+    'The trust service answered with something that is not a KBS protocol message (or a JWE that does not decrypt).',
+    'Check that the URL points at a Tresor trust service or Trustee KBS speaking protocol 0.4.0.',
   ),
 } as const satisfies Record<string, ErrorSpec>;
 
