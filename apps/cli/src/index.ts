@@ -4,6 +4,7 @@ import { modelCommands } from './commands/model.js';
 import { attestCommands } from './commands/attest.js';
 import { keysCommands } from './commands/keys.js';
 import { kyokCommands } from './commands/kyok.js';
+import { trustCommands } from './commands/trust.js';
 import { auditCommands } from './commands/audit.js';
 
 export { run, buildProgram, type CommandModule } from './program.js';
@@ -14,6 +15,7 @@ registerCommands(modelCommands);
 registerCommands(attestCommands);
 registerCommands(keysCommands);
 registerCommands(kyokCommands);
+registerCommands(trustCommands);
 registerCommands(auditCommands);
 
 /** Entry point of the `tresor` bin. */

@@ -361,6 +361,36 @@ export const ERROR_CATALOGUE = {
     'The policy needs a TCB status from vendor collateral, but the evidence was verified without collateral.',
     'Supply the collateral (TDX: --collateral from Intel PCS), or set tcb.requireStatus to false in the policy.',
   ),
+  COLLATERAL_FETCH_FAILED: spec(
+    502,
+    1,
+    'A collateral service (AMD KDS, Intel PCS, NVIDIA RIM) could not be reached or kept failing after retries.',
+    'Check the network, proxy and the service URL (--kds-url, --pcs-url, --rim-url), then retry later.',
+  ),
+  COLLATERAL_NOT_FOUND: spec(
+    404,
+    1,
+    'The collateral service has no document for this request (chip ID and TCB, FMSPC, or RIM ID).',
+    'Check that the evidence comes from genuine hardware of the product named, or that the RIM ID is right.',
+  ),
+  COLLATERAL_RESPONSE_INVALID: spec(
+    502,
+    1,
+    'The collateral service answered with something that is not the document asked for.',
+    'Check that the service URL points at AMD KDS, Intel PCS (or a PCCS) or the NVIDIA RIM service.',
+  ),
+  COLLATERAL_RESPONSE_TOO_LARGE: spec(
+    502,
+    1,
+    'A collateral service response exceeded the size limit, so it was refused unread.',
+    'Check the service URL; real certificates, CRLs, TCB info and RIMs are far smaller than the limit.',
+  ),
+  COLLATERAL_UNAVAILABLE: spec(
+    422,
+    1,
+    'The evidence names no collateral a vendor service publishes (unsigned report, masked chip ID).',
+    'Get the signing certificate from the cloud provider (extended guest request), or launch the guest without MASK_CHIP_ID.',
+  ),
 
   // ── Keys, policy, gateway (used by later components) ──────────────────────────────────
   KEY_REVOKED: spec(

@@ -1,0 +1,193 @@
+import { request as httpsRequest } from 'node:https';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { TresorError, isErrorCode } from '@tresor/protocol';
+import { base64ToBytes, utf8Decode } from '@tresor/crypto';
+import {
+  ADMIN_MEDIA_TYPE,
+  ADMIN_PREFIX,
+  DOCUMENT_PREFIX,
+  signAdminRequest,
+  type AdminSigningKey,
+} from '@tresor/trust';
+import type { CliIo } from '../io.js';
+
+/** Where the trust service is and which CA its TLS certificate chains to (system roots when none is named). */
+export interface TrustEndpoint {
+  readonly url: URL;
+  readonly ca?: string;
+}
+
+export interface TrustEndpointFlags {
+  readonly url?: string;
+  readonly ca?: string;
+}
+
+/** Answers are documents and short JSON; a trust service never sends more. */
+const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+const TIMEOUT_MS = 30_000;
+
+/** The endpoint from `--url`/`--ca`, or TRESOR_TRUST_URL / TRESOR_TRUST_CA. */
+export async function trustEndpoint(io: CliIo, flags: TrustEndpointFlags): Promise<TrustEndpoint> {
+  const text = flags.url ?? io.env.TRESOR_TRUST_URL;
+  if (text === undefined || text === '') {
+    throw new TresorError('USAGE_INVALID', 'name the trust service with --url https://… or TRESOR_TRUST_URL');
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch (cause) {
+    throw new TresorError('USAGE_INVALID', `--url ${text} is not a URL`, { cause });
+  }
+  if (url.protocol !== 'https:')
+    throw new TresorError('USAGE_INVALID', 'the trust service is reached over https only');
+  const caFile = flags.ca ?? io.env.TRESOR_TRUST_CA;
+  if (caFile === undefined || caFile === '') return { url };
+  try {
+    return { url, ca: await readFile(resolve(io.cwd, caFile), 'utf8') };
+  } catch (cause) {
+    throw new TresorError('INPUT_UNREADABLE', `cannot read the CA certificate ${caFile}`, { cause });
+  }
+}
+
+export interface TrustAnswer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly text: string;
+}
+
+/** One HTTPS exchange (TLS 1.3 only, like every Tresor listener). */
+export function trustExchange(
+  endpoint: TrustEndpoint,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: { readonly contentType: string; readonly text: string },
+): Promise<TrustAnswer> {
+  const target = new URL(path, endpoint.url);
+  return new Promise((resolvePromise, reject) => {
+    const unreachable = (cause: unknown): void => {
+      reject(
+        new TresorError(
+          'TRUST_SERVICE_UNREACHABLE',
+          `cannot reach the trust service at ${endpoint.url.origin}`,
+          { cause },
+        ),
+      );
+    };
+    const request = httpsRequest(
+      target,
+      {
+        method,
+        minVersion: 'TLSv1.3',
+        ...(endpoint.ca === undefined ? {} : { ca: endpoint.ca }),
+        timeout: TIMEOUT_MS,
+        headers: {
+          accept: 'application/json, application/jose',
+          ...(body === undefined
+            ? {}
+            : { 'content-type': body.contentType, 'content-length': Buffer.byteLength(body.text) }),
+        },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        response.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_ANSWER_BYTES) {
+            response.destroy();
+            unreachable(new Error('the answer is larger than a trust service sends'));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        response.on('end', () => {
+          resolvePromise({
+            status: response.statusCode ?? 0,
+            contentType: response.headers['content-type'] ?? '',
+            text: Buffer.concat(chunks).toString('utf8'),
+          });
+        });
+        response.on('error', unreachable);
+      },
+    );
+    request.on('timeout', () => {
+      request.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000} s`));
+    });
+    request.on('error', unreachable);
+    request.end(body?.text);
+  });
+}
+
+/** The catalogue error a refusal carries (`{code, message}`), or a generic one for a foreign answer. */
+export function refusal(answer: TrustAnswer): TresorError {
+  try {
+    const body = JSON.parse(answer.text) as { code?: unknown; message?: unknown };
+    if (isErrorCode(body.code)) {
+      return new TresorError(body.code, typeof body.message === 'string' ? body.message : undefined);
+    }
+  } catch {
+    // Not Tresor's error shape; described below.
+  }
+  return new TresorError(
+    'TRUST_SERVICE_UNREACHABLE',
+    `the trust service answered HTTP ${answer.status} without a Tresor error code`,
+  );
+}
+
+function parseJsonAnswer(answer: TrustAnswer): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(answer.text);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value))
+      return value as Record<string, unknown>;
+  } catch {
+    // Refused below.
+  }
+  throw new TresorError(
+    'TRUST_SERVICE_UNREACHABLE',
+    'the trust service answered something that is not a JSON object',
+  );
+}
+
+/** A published document (compact JWS): `reference-values` or `residency-inventory`. */
+export async function fetchDocument(
+  endpoint: TrustEndpoint,
+  kind: 'reference-values' | 'residency-inventory' | 'document-keys',
+): Promise<string> {
+  const answer = await trustExchange(endpoint, 'GET', `${DOCUMENT_PREFIX}/${kind}`);
+  if (answer.status !== 200) throw refusal(answer);
+  return answer.text.trim();
+}
+
+/**
+ * The `aud` admin requests must carry: the service's issuer name, read from its published reference
+ * values (only to address the request; the service checks the signature and the audience itself).
+ */
+export async function discoverAudience(endpoint: TrustEndpoint): Promise<string> {
+  const jws = await fetchDocument(endpoint, 'reference-values');
+  try {
+    const payload = JSON.parse(utf8Decode(base64ToBytes(jws.split('.')[1] ?? ''))) as { iss?: unknown };
+    if (typeof payload.iss === 'string' && payload.iss !== '') return payload.iss;
+  } catch {
+    // Refused below.
+  }
+  throw new TresorError(
+    'TRUST_SERVICE_UNREACHABLE',
+    'the trust service publishes no issuer name; pass --audience',
+  );
+}
+
+/** Signs and sends one admin operation; returns its JSON answer. */
+export async function sendAdminOperation(
+  endpoint: TrustEndpoint,
+  key: AdminSigningKey,
+  audience: string,
+  operation: string,
+  request: unknown,
+  now: Date,
+): Promise<Record<string, unknown>> {
+  const path = `${ADMIN_PREFIX}/${operation}`;
+  const jws = await signAdminRequest(key, { audience, path, request, now });
+  const answer = await trustExchange(endpoint, 'POST', path, { contentType: ADMIN_MEDIA_TYPE, text: jws });
+  if (answer.status !== 200) throw refusal(answer);
+  return parseJsonAnswer(answer);
+}

@@ -1,0 +1,124 @@
+import { TresorError } from '@tresor/protocol';
+import { base64ToBytes, bytesToBase64Url } from '@tresor/crypto';
+
+/**
+ * The TEE's ephemeral public key from `runtime-data.tee-pubkey` (kbs-types `TeePubKey`, tagged by
+ * `kty`). It is what the secret is wrapped to, so it is checked before anything is bound to it:
+ *
+ * - EC: P-256 (guest-components' default), P-384 or P-521, `alg` "ECDH-ES+A256KW", and a point on the
+ *   curve (WebCrypto import refuses anything else);
+ * - RSA: `alg` "RSA-OAEP-256", a modulus of at least 2048 bits. "RSA1_5" (PKCS#1 v1.5, which Trustee
+ *   still accepts but deprecates) is refused: its padding oracle (Bleichenbacher 1998) is exactly the
+ *   risk a key broker must not run.
+ *
+ * The key is normalised to the members Trustee keeps (serde drops the rest before hashing), so the
+ * report-data binding uses exactly what Trustee and guest-components hash.
+ */
+
+export type TeePublicKeyJwk =
+  | {
+      readonly kty: 'EC';
+      readonly crv: 'P-256' | 'P-384' | 'P-521';
+      readonly alg: 'ECDH-ES+A256KW';
+      readonly x: string;
+      readonly y: string;
+    }
+  | { readonly kty: 'RSA'; readonly alg: 'RSA-OAEP-256'; readonly n: string; readonly e: string };
+
+export interface TeePublicKey {
+  readonly jwk: TeePublicKeyJwk;
+  /** The imported key, usable for ECDH (EC) or RSA-OAEP encryption (RSA). */
+  readonly key: CryptoKey;
+}
+
+const CURVE_BYTES = { 'P-256': 32, 'P-384': 48, 'P-521': 66 } as const;
+const MIN_RSA_BITS = 2048;
+const MAX_RSA_BITS = 8192;
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+function invalid(why: string): TresorError {
+  return new TresorError('TEE_PUBLIC_KEY_INVALID', `the tee-pubkey ${why}`);
+}
+
+/** Decodes a base64url JWK member in its canonical unpadded form only (RFC 7518 §6.2.1.2, §6.3.1.1). */
+function member(value: unknown, name: string, maxLength: number): Uint8Array {
+  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength || !BASE64URL.test(value)) {
+    throw invalid(`member "${name}" is not base64url`);
+  }
+  const bytes = base64ToBytes(value);
+  if (bytesToBase64Url(bytes) !== value) throw invalid(`member "${name}" is not canonical base64url`);
+  return bytes;
+}
+
+function ecKey(value: Readonly<Record<string, unknown>>): TeePublicKeyJwk {
+  const { crv, alg, x, y } = value;
+  if (crv !== 'P-256' && crv !== 'P-384' && crv !== 'P-521') {
+    throw invalid(`curve ${JSON.stringify(crv)} is not P-256, P-384 or P-521`);
+  }
+  if (alg !== 'ECDH-ES+A256KW')
+    throw invalid(`alg ${JSON.stringify(alg)} is not ECDH-ES+A256KW for an EC key`);
+  const size = CURVE_BYTES[crv];
+  for (const [name, coordinate] of [
+    ['x', x],
+    ['y', y],
+  ] as const) {
+    if (member(coordinate, name, 128).length !== size) throw invalid(`member "${name}" is not ${size} bytes`);
+  }
+  return { kty: 'EC', crv, alg, x: x as string, y: y as string };
+}
+
+function rsaKey(value: Readonly<Record<string, unknown>>): TeePublicKeyJwk {
+  const { alg, n, e } = value;
+  if (alg === 'RSA1_5') throw invalid('alg RSA1_5 (PKCS#1 v1.5) is refused; use RSA-OAEP-256');
+  if (alg !== 'RSA-OAEP-256') throw invalid(`alg ${JSON.stringify(alg)} is not RSA-OAEP-256 for an RSA key`);
+  const modulus = member(n, 'n', 2048);
+  if (modulus[0] === 0) throw invalid('modulus has a leading zero byte');
+  const bits = modulus.length * 8 - Math.clz32(modulus[0]!) + 24;
+  if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
+    throw invalid(`modulus is ${bits} bits; ${MIN_RSA_BITS} to ${MAX_RSA_BITS} are accepted`);
+  }
+  const exponent = member(e, 'e', 8);
+  if (exponent.length > 4 || (exponent.at(-1)! & 1) === 0 || (exponent.length === 1 && exponent[0]! < 3)) {
+    throw invalid('public exponent is not an odd number of at most 32 bits');
+  }
+  return { kty: 'RSA', alg, n: n as string, e: e as string };
+}
+
+async function importKey(jwk: TeePublicKeyJwk): Promise<CryptoKey> {
+  try {
+    return jwk.kty === 'EC'
+      ? await crypto.subtle.importKey(
+          'jwk',
+          { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y },
+          { name: 'ECDH', namedCurve: jwk.crv },
+          true,
+          [],
+        )
+      : await crypto.subtle.importKey(
+          'jwk',
+          { kty: 'RSA', n: jwk.n, e: jwk.e, alg: 'RSA-OAEP-256' },
+          { name: 'RSA-OAEP', hash: 'SHA-256' },
+          true,
+          ['encrypt'],
+        );
+  } catch {
+    throw invalid(jwk.kty === 'EC' ? 'is not a point on its curve' : 'is not a usable RSA public key');
+  }
+}
+
+/**
+ * Checks and imports a tee-pubkey from untrusted JSON.
+ *
+ * @throws TresorError TEE_PUBLIC_KEY_INVALID
+ */
+export async function parseTeePublicKey(value: Readonly<Record<string, unknown>>): Promise<TeePublicKey> {
+  if (PRIVATE_MEMBERS.some((name) => Object.prototype.hasOwnProperty.call(value, name))) {
+    throw invalid('carries private key members; send the public key only');
+  }
+  let jwk: TeePublicKeyJwk;
+  if (value.kty === 'EC') jwk = ecKey(value);
+  else if (value.kty === 'RSA') jwk = rsaKey(value);
+  else throw invalid(`kty ${JSON.stringify(value.kty)} is not EC or RSA`);
+  return { jwk, key: await importKey(jwk) };
+}
