@@ -12,7 +12,9 @@ export default defineConfig(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['eslint.config.mjs', 'eslint.layers.mjs'] },
+        projectService: {
+          allowDefaultProject: ['eslint.config.mjs', 'eslint.layers.mjs', 'eslint.layers.d.mts'],
+        },
         tsconfigRootDir: import.meta.dirname,
       },
     },
