@@ -73,6 +73,7 @@ export { defaultKeyId, sealModel, sealModelBytes, type SealModelOptions } from '
 export {
   openSealedModel,
   unsealModelBytes,
+  type AuthenticatedSealedModel,
   type SealedModelReader,
   type UnsealModelOptions,
 } from './sealed-model-unseal.js';

@@ -59,12 +59,17 @@ export async function decryptChunk(
     );
     return new Uint8Array(plaintext);
   } catch (cause) {
-    throw new TresorError(
-      'SEALED_MODEL_TAMPERED',
-      `chunk ${String(index)} failed authentication: it was modified, moved, or belongs to another file`,
-      { cause, details: { chunk: index } },
-    );
+    throw chunkTampered(index, cause);
   }
+}
+
+/** SEALED_MODEL_TAMPERED for a chunk whose tag did not verify. */
+export function chunkTampered(index: number, cause: unknown): TresorError {
+  return new TresorError(
+    'SEALED_MODEL_TAMPERED',
+    `chunk ${String(index)} failed authentication: it was modified, moved, or belongs to another file`,
+    { cause, details: { chunk: index } },
+  );
 }
 
 /**

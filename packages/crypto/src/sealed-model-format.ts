@@ -74,7 +74,10 @@ export function chunkCount(plaintextLength: number, chunkSize: number): number {
 }
 
 /** Plaintext length of chunk `index`; every chunk but the last is exactly `chunkSize` long. */
-export function chunkPlaintextLength(header: SealedModelHeader, index: number): number {
+export function chunkPlaintextLength(
+  header: Pick<SealedModelHeader, 'chunkSize' | 'plaintextLength'>,
+  index: number,
+): number {
   return Math.min(header.chunkSize, header.plaintextLength - index * header.chunkSize);
 }
 

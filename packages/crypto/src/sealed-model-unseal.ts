@@ -20,6 +20,17 @@ export interface UnsealModelOptions {
   readonly sha256?: Sha256Factory;
 }
 
+/** What decrypting the chunks of an authenticated sealed model needs. */
+export interface AuthenticatedSealedModel {
+  /** AES-256-GCM key of the chunks (non-extractable). */
+  readonly chunkKey: CryptoKey;
+  /** SHA-256 of the header bytes: every chunk's associated data. */
+  readonly aad: Uint8Array<ArrayBuffer>;
+  readonly noncePrefix: Uint8Array;
+  /** Offset of chunk 0 in the sealed file: header bytes and MAC come first. */
+  readonly chunksOffset: number;
+}
+
 /**
  * Reads and validates the header of a sealed model, without a key (what `tresor model inspect`
  * shows). Nothing in it is authenticated until `unseal()` has checked the header MAC.
@@ -76,35 +87,19 @@ export class SealedModelReader {
     key: ModelKey,
     options: UnsealModelOptions = {},
   ): AsyncGenerator<Uint8Array<ArrayBuffer>, void, undefined> {
-    if (this.#started)
-      throw new TresorError('INTERNAL_ERROR', 'a sealed model can be unsealed only once per source');
-    this.#started = true;
+    const { chunkKey, aad, noncePrefix } = await this.authenticate(key);
     const { header } = this;
-    const keys = await key.deriveFileKeys(hexToBytes(header.salt));
-    await this.#checkKeyAndHeader(key, keys.headerMacKey);
-    this.#checkSize();
-
-    const aad = new Uint8Array(await crypto.subtle.digest('SHA-256', this.#headerBytes));
-    const noncePrefix = hexToBytes(header.noncePrefix);
     const hasher = (options.sha256 ?? nobleSha256)();
     const pipeline = new ChunkPipeline(pipelineDepth(header.chunkSize));
     const count = chunkCount(header.plaintextLength, header.chunkSize);
     for (let index = 0; index < count; index++) {
       const expected = chunkPlaintextLength(header, index) + GCM_TAG_LENGTH;
       const sealed = await this.#source.read(expected);
-      if (sealed.length < expected) {
-        throw new TresorError(
-          'SEALED_MODEL_TRUNCATED',
-          `the file ends inside chunk ${String(index)} of ${String(count)}`,
-          { details: { chunk: index, chunks: count } },
-        );
-      }
+      if (sealed.length < expected) throw truncatedInChunk(index, count);
       const last = index === count - 1;
-      pipeline.push(decryptChunk(keys.chunkKey, chunkNonce(noncePrefix, index, last), aad, sealed, index));
+      pipeline.push(decryptChunk(chunkKey, chunkNonce(noncePrefix, index, last), aad, sealed, index));
       if (last) {
-        if ((await this.#source.read(1)).length !== 0) {
-          throw new TresorError('SEALED_MODEL_TAMPERED', 'the file continues after its final chunk');
-        }
+        if ((await this.#source.read(1)).length !== 0) throw trailingBytes();
         while (pipeline.size > 0) {
           const plaintext = await pipeline.take();
           hasher.update(plaintext);
@@ -117,14 +112,27 @@ export class SealedModelReader {
         yield plaintext;
       }
     }
-    const digest = bytesToHex(hasher.digest());
-    if (digest !== header.plaintextSha256) {
-      throw new TresorError(
-        'SEALED_MODEL_DIGEST_MISMATCH',
-        `the decrypted model has SHA-256 ${digest}, but its header records ${header.plaintextSha256}`,
-        { details: { expected: header.plaintextSha256, actual: digest } },
-      );
-    }
+    checkPlaintextDigest(header, hasher.digest());
+  }
+
+  /**
+   * Checks the key commitment, the header MAC and (for a source of known size) the file size,
+   * and returns what decrypting the chunks needs. `unseal()` starts with it; a reader that
+   * decrypts the chunks itself (the Node file unsealer) calls it instead. Once per source.
+   */
+  async authenticate(key: ModelKey): Promise<AuthenticatedSealedModel> {
+    if (this.#started)
+      throw new TresorError('INTERNAL_ERROR', 'a sealed model can be unsealed only once per source');
+    this.#started = true;
+    const keys = await key.deriveFileKeys(hexToBytes(this.header.salt));
+    await this.#checkKeyAndHeader(key, keys.headerMacKey);
+    this.#checkSize();
+    return {
+      chunkKey: keys.chunkKey,
+      aad: new Uint8Array(await crypto.subtle.digest('SHA-256', this.#headerBytes)),
+      noncePrefix: hexToBytes(this.header.noncePrefix),
+      chunksOffset: this.#headerBytes.length + HEADER_MAC_LENGTH,
+    };
   }
 
   /** With the header authenticated, a source of known size can be refused before any chunk is read. */
@@ -172,6 +180,32 @@ export class SealedModelReader {
         'the header was modified after sealing (its MAC does not verify)',
       );
     }
+  }
+}
+
+/** SEALED_MODEL_TRUNCATED for an input that ends inside (or before) chunk `index`. */
+export function truncatedInChunk(index: number, count: number): TresorError {
+  return new TresorError(
+    'SEALED_MODEL_TRUNCATED',
+    `the file ends inside chunk ${String(index)} of ${String(count)}`,
+    { details: { chunk: index, chunks: count } },
+  );
+}
+
+/** SEALED_MODEL_TAMPERED for bytes after the final chunk (appended after the size was checked). */
+export function trailingBytes(): TresorError {
+  return new TresorError('SEALED_MODEL_TAMPERED', 'the file continues after its final chunk');
+}
+
+/** The last check of an unseal: the released plaintext must be the model the header names. */
+export function checkPlaintextDigest(header: SealedModelHeader, sha256: Uint8Array): void {
+  const digest = bytesToHex(sha256);
+  if (digest !== header.plaintextSha256) {
+    throw new TresorError(
+      'SEALED_MODEL_DIGEST_MISMATCH',
+      `the decrypted model has SHA-256 ${digest}, but its header records ${header.plaintextSha256}`,
+      { details: { expected: header.plaintextSha256, actual: digest } },
+    );
   }
 }
 

@@ -231,3 +231,27 @@ describe('wrong key', () => {
     await expect(collect(reader.unseal(key))).rejects.toBeInstanceOf(TresorError);
   });
 });
+
+describe('authenticate()', () => {
+  it('returns the chunk AAD, nonce prefix and first chunk offset once the key and header check out', async () => {
+    const sealed = await sealModelBytes(new Uint8Array(100), { key, chunkSize: 40 });
+    const reader = await openSealedModel(byteSourceFromBytes(sealed));
+    const headerBytes = sealed.subarray(0, 13 + new DataView(sealed.buffer).getUint32(9));
+    const opened = await reader.authenticate(key);
+    expect(opened.chunksOffset).toBe(headerBytes.length + 32);
+    expect(Buffer.from(opened.aad).equals(createHash('sha256').update(headerBytes).digest())).toBe(true);
+    expect(Buffer.from(opened.noncePrefix).toString('hex')).toBe(reader.header.noncePrefix);
+    expect(opened.chunkKey.extractable).toBe(false);
+    // Once per source, shared with unseal().
+    await expect(reader.authenticate(key)).rejects.toMatchObject({ code: 'INTERNAL_ERROR' });
+    await expect(collect(reader.unseal(key))).rejects.toMatchObject({ code: 'INTERNAL_ERROR' });
+  });
+
+  it('refuses the wrong key, and a file of the wrong size, before a chunk is read', async () => {
+    const sealed = await sealModelBytes(new Uint8Array(100), { key, chunkSize: 40 });
+    const wrongKey = await openSealedModel(byteSourceFromBytes(sealed));
+    await expect(wrongKey.authenticate(keys[1]!)).rejects.toMatchObject({ code: 'SEALED_MODEL_WRONG_KEY' });
+    const cut = await openSealedModel(byteSourceFromBytes(sealed.subarray(0, sealed.length - 1)));
+    await expect(cut.authenticate(key)).rejects.toMatchObject({ code: 'SEALED_MODEL_TRUNCATED' });
+  });
+});

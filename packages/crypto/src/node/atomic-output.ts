@@ -1,4 +1,3 @@
-/// <reference types="node" />
 import { randomBytes } from 'node:crypto';
 import { link, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -42,20 +41,50 @@ export class AtomicOutputFile {
     if (options.force !== true && (await exists(target))) throw refuseExisting(target);
     const temporary = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.partial`);
     try {
-      // 'wx': never follow or reuse an existing path (a planted symlink cannot redirect the output).
-      const handle = await open(temporary, 'wx', options.mode ?? 0o600);
+      // 'wx+': never follow or reuse an existing path (a planted symlink cannot redirect the
+      // output); readable too, so a writer can patch what it wrote (readAt).
+      const handle = await open(temporary, 'wx+', options.mode ?? 0o600);
       return new AtomicOutputFile(target, temporary, handle, options);
     } catch (cause) {
       throw outputUnwritable(target, cause);
     }
   }
 
-  async write(bytes: Uint8Array): Promise<void> {
+  /**
+   * Writes all of `bytes` at `position`. Positioned writes may be in flight together, so file I/O
+   * overlaps the cryptography, and a file can be written out of order (the sealer writes its
+   * header last).
+   */
+  async writeAt(bytes: Uint8Array, position: number): Promise<void> {
     try {
       let written = 0;
       while (written < bytes.length) {
-        const { bytesWritten } = await this.#handle.write(bytes, written, bytes.length - written);
+        const { bytesWritten } = await this.#handle.write(
+          bytes,
+          written,
+          bytes.length - written,
+          position + written,
+        );
         written += bytesWritten;
+      }
+    } catch (cause) {
+      throw outputUnwritable(this.target, cause);
+    }
+  }
+
+  /** Reads back `target.length` bytes written earlier at `position`. */
+  async readAt(target: Uint8Array, position: number): Promise<void> {
+    let filled = 0;
+    try {
+      while (filled < target.length) {
+        const { bytesRead } = await this.#handle.read(
+          target,
+          filled,
+          target.length - filled,
+          position + filled,
+        );
+        if (bytesRead === 0) throw new Error(`the file ends at ${String(position + filled)}`);
+        filled += bytesRead;
       }
     } catch (cause) {
       throw outputUnwritable(this.target, cause);

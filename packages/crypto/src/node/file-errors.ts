@@ -1,4 +1,3 @@
-/// <reference types="node" />
 import { TresorError } from '@tresor/protocol';
 
 /** The errno of a failed fs call, if any. */

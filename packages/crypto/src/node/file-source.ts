@@ -1,4 +1,3 @@
-/// <reference types="node" />
 import { open, type FileHandle } from 'node:fs/promises';
 import { TresorError } from '@tresor/protocol';
 import type { ByteSource } from '../sealed-model-source.js';
@@ -73,6 +72,44 @@ export class FileByteSource implements ByteSource {
     return bytes;
   }
 
+  /**
+   * Reads into `target` from `position` (positioned, independent of `read()`'s cursor), until it
+   * is full or the file ends; returns the bytes read. For large reads into reused buffers.
+   */
+  async readInto(target: Uint8Array, position: number): Promise<number> {
+    let filled = 0;
+    try {
+      while (filled < target.length) {
+        const { bytesRead } = await this.#handle.read(
+          target,
+          filled,
+          target.length - filled,
+          position + filled,
+        );
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+    } catch (cause) {
+      throw inputUnreadable(this.path, cause);
+    }
+    return filled;
+  }
+
+  /**
+   * Size, inode and modification and change times (ns) as one comparable string. Any write
+   * between two calls changes it: Linux gives a changed file a fresh time once its times were
+   * read (fine-grained timestamps since 6.13; older kernels tick in jiffies, so a write within a
+   * few milliseconds of the previous one can keep the old times).
+   */
+  async changeStamp(): Promise<string> {
+    try {
+      const stat = await this.#handle.stat({ bigint: true });
+      return `${String(stat.size)}:${String(stat.ino)}:${String(stat.mtimeNs)}:${String(stat.ctimeNs)}`;
+    } catch (cause) {
+      throw inputUnreadable(this.path, cause);
+    }
+  }
+
   async close(): Promise<void> {
     await this.#ahead?.read.catch(() => undefined);
     this.#ahead = undefined;
@@ -83,16 +120,7 @@ export class FileByteSource implements ByteSource {
     const wanted = Math.min(length, this.size > position ? this.size - position : GROWTH_PROBE);
     // Not zero-filled: every byte handed out is overwritten by the read (a short read is cut off).
     const buffer = Buffer.allocUnsafeSlow(wanted);
-    let filled = 0;
-    try {
-      while (filled < wanted) {
-        const { bytesRead } = await this.#handle.read(buffer, filled, wanted - filled, position + filled);
-        if (bytesRead === 0) break;
-        filled += bytesRead;
-      }
-    } catch (cause) {
-      throw inputUnreadable(this.path, cause);
-    }
+    const filled = await this.readInto(buffer, position);
     return filled === wanted ? buffer : buffer.subarray(0, filled);
   }
 }

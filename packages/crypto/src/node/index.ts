@@ -1,7 +1,9 @@
-/// <reference types="node" />
 /**
- * Node entry point of @tresor/crypto (`@tresor/crypto/node`): sealed model files on disk, with
- * native SHA-256 and atomic outputs. Everything else lives in the browser-safe main entry.
+ * Node entry point of @tresor/crypto (`@tresor/crypto/node`): sealed model files on disk, sealed
+ * and unsealed with node:crypto (AES-256-GCM on this thread, SHA-256 on a worker thread), in one
+ * read pass, into atomic outputs. It shares the format code with the browser-safe main entry,
+ * which holds everything else. Its own TypeScript project (tsconfig.json here) is the only one
+ * that sees Node's types.
  */
 export { AtomicOutputFile, type AtomicOutputOptions } from './atomic-output.js';
 export { FileByteSource } from './file-source.js';

@@ -1,4 +1,3 @@
-/// <reference types="node" />
 import type { SealedModelHeader } from '../sealed-model-format.js';
 import { openSealedModel } from '../sealed-model-unseal.js';
 import { FileByteSource } from './file-source.js';

@@ -1,6 +1,6 @@
 import type { ModelKey } from '../sealed-model-key.js';
 
-export type ModelFilePhase = 'hashing' | 'sealing' | 'unsealing';
+export type ModelFilePhase = 'sealing' | 'unsealing';
 
 export interface ModelFileProgress {
   readonly phase: ModelFilePhase;
@@ -21,6 +21,11 @@ export interface ModelFileOptions {
   readonly durable?: boolean;
   /** Stops the work; the temporary output is removed and the promise rejects with the signal's reason. */
   readonly signal?: AbortSignal;
-  /** Called after each chunk; cheap enough to render a progress bar from. */
+  /**
+   * Hash the plaintext on a worker thread, in parallel with AES-GCM. Default: yes for inputs of
+   * 128 MiB or more when the process may use two cores or more.
+   */
+  readonly parallelHash?: boolean;
+  /** Called after each block of chunks (about 4 MiB); cheap enough to render a progress bar from. */
   readonly onProgress?: (progress: ModelFileProgress) => void;
 }

@@ -1,10 +1,13 @@
 import {
+  appendFileSync,
   closeSync,
   mkdtempSync,
   openSync,
   readFileSync,
   readdirSync,
   rmSync,
+  truncateSync,
+  utimesSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -14,6 +17,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TresorError } from '@tresor/protocol';
 import { ModelKey } from '../sealed-model-key.js';
 import { nobleSha256 } from '../sealed-model-sha256.js';
+import { MAX_DEFERRED_TAGS } from './seal-model-file.js';
 import {
   FileByteSource,
   inspectSealedModelFile,
@@ -49,7 +53,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 }
 
 describe('sealModelFile / unsealModelFile', () => {
-  it('round trips a file, reporting progress for each phase up to the total', async () => {
+  it('round trips a file, reporting progress from zero up to the total in each phase', async () => {
     const progress: ModelFileProgress[] = [];
     const header = await sealModelFile({
       input: path('model.bin'),
@@ -72,10 +76,15 @@ describe('sealModelFile / unsealModelFile', () => {
       onProgress: (p) => progress.push(p),
     });
     expect(Buffer.compare(readFileSync(path('model.out')), model)).toBe(0);
-    for (const phase of ['hashing', 'sealing', 'unsealing'] as const) {
-      const last = progress.filter((p) => p.phase === phase).at(-1);
-      expect(last, phase).toEqual({ phase, bytes: model.length, total: model.length });
+    for (const phase of ['sealing', 'unsealing'] as const) {
+      const events = progress.filter((p) => p.phase === phase);
+      expect(events[0], phase).toEqual({ phase, bytes: 0, total: model.length });
+      expect(events.at(-1), phase).toEqual({ phase, bytes: model.length, total: model.length });
     }
+    expect(progress.map((p) => p.phase)).toEqual([
+      ...progress.filter((p) => p.phase === 'sealing').map(() => 'sealing'),
+      ...progress.filter((p) => p.phase === 'unsealing').map(() => 'unsealing'),
+    ]);
     expect(readdirSync(dir).sort()).toEqual(['model.bin', 'model.out', 'model.tresor']);
   });
 
@@ -106,41 +115,86 @@ describe('sealModelFile / unsealModelFile', () => {
     expect(readdirSync(dir).sort()).toEqual(before);
   });
 
-  it('refuses with SEALED_MODEL_INPUT_CHANGED and writes nothing when the input changes between the passes', async () => {
-    const result = codeOf(
-      sealModelFile({
-        input: path('model.bin'),
-        output: path('model.tresor'),
-        key,
-        chunkSize: 4096,
-        onProgress: (p) => {
-          // Rewrites the first byte after the first pass has hashed it.
-          if (p.phase === 'hashing' && p.bytes === p.total) {
-            const fd = openSync(path('model.bin'), 'r+');
-            writeSync(fd, Uint8Array.of(model[0]! ^ 1), 0, 1, 0);
-            closeSync(fd);
-          }
-        },
-      }),
-    );
-    expect(await result).toBe('SEALED_MODEL_INPUT_CHANGED');
-    expect(readdirSync(dir)).toEqual(['model.bin']);
+  describe('refuses with SEALED_MODEL_INPUT_CHANGED and writes nothing when the input changes while it is sealed', () => {
+    const changes: Record<string, () => void> = {
+      'rewritten in place': () => {
+        const fd = openSync(path('model.bin'), 'r+');
+        writeSync(fd, Uint8Array.of(model[0]! ^ 1), 0, 1, 0);
+        closeSync(fd);
+      },
+      'appended to': () => {
+        appendFileSync(path('model.bin'), Uint8Array.of(1));
+      },
+      cut: () => {
+        truncateSync(path('model.bin'), model.length - 1);
+      },
+    };
+    for (const [change, apply] of Object.entries(changes)) {
+      it(change, async () => {
+        // Old times first, so that the write is seen even where file times tick in jiffies.
+        utimesSync(path('model.bin'), new Date(Date.UTC(2020, 0, 1)), new Date(Date.UTC(2020, 0, 1)));
+        const result = codeOf(
+          sealModelFile({
+            input: path('model.bin'),
+            output: path('model.tresor'),
+            key,
+            chunkSize: 4096,
+            onProgress: (p) => {
+              // The first event comes after the input was opened and before it is read.
+              if (p.bytes === 0) apply();
+            },
+          }),
+        );
+        expect(await result).toBe('SEALED_MODEL_INPUT_CHANGED');
+        expect(readdirSync(dir)).toEqual(['model.bin']);
+      });
+    }
   });
 
-  it('stops on abort, rejecting with the signal reason and removing the temporary file', async () => {
-    const controller = new AbortController();
-    const run = sealModelFile({
-      input: path('model.bin'),
-      output: path('model.tresor'),
+  it('refuses more chunks than it can hold tags for, before writing anything', async () => {
+    writeFileSync(path('many.bin'), new Uint8Array(MAX_DEFERRED_TAGS + 1));
+    const error = await sealModelFile({
+      input: path('many.bin'),
+      output: path('many.tresor'),
       key,
-      chunkSize: 1024,
-      signal: controller.signal,
-      onProgress: (p) => {
-        if (p.phase === 'sealing' && p.bytes > 10_000) controller.abort();
-      },
-    });
-    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
-    expect(readdirSync(dir)).toEqual(['model.bin']);
+      chunkSize: 1,
+    }).catch((err: unknown) => err);
+    expect(error).toMatchObject({ code: 'USAGE_INVALID' });
+    expect((error as Error).message).toContain('use a chunk size of at least 2 bytes');
+    expect(readdirSync(dir).sort()).toEqual(['many.bin', 'model.bin']);
+  });
+
+  it('stops on abort between blocks, rejecting with the signal reason and removing the temporary file', async () => {
+    // 64-byte chunks: 4096 chunks (256 KiB) per block, so this model is four blocks.
+    writeFileSync(path('model.bin'), new Uint8Array(1024 * 1024));
+    for (const operation of ['seal', 'unseal'] as const) {
+      const controller = new AbortController();
+      const blocksDone: number[] = [];
+      const options = {
+        key,
+        signal: controller.signal,
+        onProgress: (p: ModelFileProgress) => {
+          blocksDone.push(p.bytes);
+          if (p.bytes > 0) controller.abort();
+        },
+      };
+      const run =
+        operation === 'seal'
+          ? sealModelFile({
+              input: path('model.bin'),
+              output: path('model.tresor'),
+              chunkSize: 64,
+              ...options,
+            })
+          : unsealModelFile({ input: path('sealed.tresor'), output: path('model.out'), ...options });
+      await expect(run, operation).rejects.toMatchObject({ name: 'AbortError' });
+      expect(blocksDone.at(-1), operation).toBeLessThan(1024 * 1024);
+      if (operation === 'seal') {
+        expect(readdirSync(dir)).toEqual(['model.bin']);
+        await sealModelFile({ input: path('model.bin'), output: path('sealed.tresor'), key, chunkSize: 64 });
+      }
+    }
+    expect(readdirSync(dir).sort()).toEqual(['model.bin', 'sealed.tresor']);
   });
 
   it('reports unreadable inputs and unwritable outputs with their codes', async () => {

@@ -1,4 +1,3 @@
-/// <reference types="node" />
 import { open, type FileHandle } from 'node:fs/promises';
 import { TresorError } from '@tresor/protocol';
 import { MODEL_KEY_LENGTH, importModelKeyFile, type ModelKey } from '../sealed-model-key.js';

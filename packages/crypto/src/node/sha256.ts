@@ -1,4 +1,3 @@
-/// <reference types="node" />
 import { createHash } from 'node:crypto';
 import type { Sha256Factory } from '../sealed-model-sha256.js';
 

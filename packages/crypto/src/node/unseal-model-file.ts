@@ -1,46 +1,141 @@
-/// <reference types="node" />
-import type { SealedModelHeader } from '../sealed-model-format.js';
-import { openSealedModel } from '../sealed-model-unseal.js';
+import { KeyObject } from 'node:crypto';
+import { chunkNonce } from '../sealed-model-chunks.js';
+import { GCM_TAG_LENGTH, type SealedModelHeader } from '../sealed-model-format.js';
+import {
+  checkPlaintextDigest,
+  openSealedModel,
+  trailingBytes,
+  truncatedInChunk,
+  type AuthenticatedSealedModel,
+} from '../sealed-model-unseal.js';
 import { AtomicOutputFile } from './atomic-output.js';
-import { drainInto } from './drain.js';
+import { runBlockPipeline, settleAll } from './block-pipeline.js';
+import { ChunkBlocks } from './chunk-blocks.js';
 import { FileByteSource } from './file-source.js';
+import { decryptChunkInto } from './gcm-chunk.js';
 import type { ModelFileOptions } from './model-file-options.js';
-import { nodeSha256 } from './sha256.js';
+import {
+  closeHasher,
+  digestOf,
+  plaintextSha256,
+  sharedBytes,
+  type PlaintextSha256,
+} from './plaintext-sha256.js';
 
 /**
- * Unseals a `.tresor` file. The plaintext goes to a temporary file (mode 0600) that is renamed
- * to `options.output` only after every chunk verified and the plaintext SHA-256 matched the header,
- * so nothing unverified is ever visible under the output name.
+ * Unseals a `.tresor` file. The checks and their order are those of `SealedModelReader.unseal()`
+ * (docs/crypto.md, "Verification order"); the chunks are decrypted with node:crypto instead of
+ * WebCrypto. No plaintext of a chunk is written before its tag verified, and the plaintext goes to
+ * a temporary file (mode 0600) that is renamed to `options.output` only after every chunk verified
+ * and the plaintext SHA-256 matched the header, so nothing unverified is ever visible under the
+ * output name.
  */
 export async function unsealModelFile(options: ModelFileOptions): Promise<SealedModelHeader> {
   const source = await FileByteSource.open(options.input);
   try {
     const sealed = await openSealedModel(source);
-    const output = await AtomicOutputFile.create(options.output, {
-      ...(options.force === undefined ? {} : { force: options.force }),
-      durable: options.durable ?? true,
-      mode: 0o600,
-    });
+    const { header } = sealed;
+    const hasher = plaintextSha256(header.plaintextLength, options.parallelHash);
     try {
-      const total = sealed.header.plaintextLength;
-      let bytes = 0;
-      await drainInto(
-        sealed.unseal(options.key, { sha256: nodeSha256 }),
-        output,
-        (length) => {
-          bytes += length;
-          options.onProgress?.({ phase: 'unsealing', bytes, total });
-        },
-        options.signal,
-      );
-      // A signal that arrived after the last chunk still wins: nothing appears.
-      options.signal?.throwIfAborted();
-      await output.commit();
-      return sealed.header;
+      const authenticated = await sealed.authenticate(options.key);
+      const output = await AtomicOutputFile.create(options.output, {
+        ...(options.force === undefined ? {} : { force: options.force }),
+        durable: options.durable ?? true,
+        mode: 0o600,
+      });
+      try {
+        await decryptBlocks(source, output, authenticated, new ChunkBlocks(header), hasher, options);
+        if ((await source.readInto(new Uint8Array(1), sealed.sealedSize)) !== 0) throw trailingBytes();
+        checkPlaintextDigest(header, await digestOf(hasher));
+        // A signal that arrived after the last chunk still wins: nothing appears.
+        options.signal?.throwIfAborted();
+        await output.commit();
+        return header;
+      } finally {
+        await output.discard();
+      }
     } finally {
-      await output.discard();
+      await closeHasher(hasher);
     }
   } finally {
     await source.close();
   }
+}
+
+/** The buffers one block in flight uses: sealed bytes read from the file, and their plaintext. */
+interface UnsealLane {
+  readonly sealed: Uint8Array;
+  readonly plaintext: Uint8Array;
+}
+
+/**
+ * Pass over the chunks: reads each block, decrypts and verifies all its chunks into shared
+ * memory, and only then writes that plaintext and hands it to the hasher.
+ */
+async function decryptBlocks(
+  source: FileByteSource,
+  output: AtomicOutputFile,
+  authenticated: AuthenticatedSealedModel,
+  blocks: ChunkBlocks,
+  hasher: PlaintextSha256,
+  options: ModelFileOptions,
+): Promise<void> {
+  const { aad, noncePrefix, chunksOffset } = authenticated;
+  const chunkKey = KeyObject.from(authenticated.chunkKey);
+  const lanes: UnsealLane[] = Array.from({ length: blocks.lanes }, () => ({
+    sealed: new Uint8Array(blocks.maxSealedBytes),
+    plaintext: sharedBytes(blocks.maxPlaintextBytes),
+  }));
+  const observe = hasher.thread === 'inline' ? (piece: Uint8Array) => hasher.hash.update(piece) : undefined;
+  // An event at zero first: a progress display can show the phase and, later, a rate.
+  options.onProgress?.({ phase: 'unsealing', bytes: 0, total: blocks.plaintextLength });
+  await runBlockPipeline(
+    blocks.blockCount,
+    lanes,
+    {
+      async read(index, lane) {
+        const block = blocks.block(index);
+        const read = await source.readInto(
+          lane.sealed.subarray(0, block.sealedLength),
+          chunksOffset + block.sealedOffset,
+        );
+        if (read < block.sealedLength) {
+          // The size was checked against the header; the file was cut while it was being read.
+          const chunk = block.firstChunk + Math.floor(read / (blocks.chunkSize + GCM_TAG_LENGTH));
+          throw truncatedInChunk(chunk, blocks.chunkCount);
+        }
+      },
+      process(index, lane) {
+        const block = blocks.block(index);
+        let from = 0;
+        let to = 0;
+        for (let chunk = block.firstChunk; chunk < block.endChunk; chunk++) {
+          const length = blocks.chunkLength(chunk);
+          decryptChunkInto(
+            chunkKey,
+            chunkNonce(noncePrefix, chunk, chunk === blocks.chunkCount - 1),
+            aad,
+            lane.sealed.subarray(from, from + length + GCM_TAG_LENGTH),
+            lane.plaintext.subarray(to, to + length),
+            chunk,
+            observe,
+          );
+          from += length + GCM_TAG_LENGTH;
+          to += length;
+        }
+        // Every chunk of the block verified: its plaintext may now leave this buffer.
+        const plaintext = lane.plaintext.subarray(0, to);
+        const hashed = hasher.thread === 'worker' ? hasher.worker.update(plaintext) : undefined;
+        const written = output.writeAt(plaintext, block.plaintextOffset);
+        return settleAll([hashed, written]).then(() => {
+          options.onProgress?.({
+            phase: 'unsealing',
+            bytes: block.plaintextOffset + block.plaintextLength,
+            total: blocks.plaintextLength,
+          });
+        });
+      },
+    },
+    options.signal,
+  );
 }
