@@ -2,7 +2,7 @@
 /**
  * Import-direction rules (DESIGN.md §4): imports flow downwards only,
  * protocol <- crypto <- attestation <- keystore/sdk/server-kit <- services <- apps,
- * and the browser packages (protocol, crypto, sdk) never import Node built-ins outside `src/node/`.
+ * and the browser packages (protocol, crypto, attestation, sdk) never import Node built-ins outside `src/node/`.
  * Shared by eslint.config.mjs and test/unit/layering.test.ts, which proves the rules fire.
  */
 
@@ -11,24 +11,26 @@ const services = ['trust', 'gateway', 'serving'];
 const apps = ['cli', 'console'];
 
 const nodeBuiltins = {
+  // Anchored with '/': these are gitignore-style patterns, in which a bare 'crypto' would match any
+  // path segment of that name, so '@tresor/crypto' too.
   group: [
     'node:*',
-    'fs',
-    'fs/*',
-    'path',
-    'os',
-    'crypto',
-    'child_process',
-    'net',
-    'tls',
-    'http',
-    'https',
-    'stream',
-    'url',
-    'buffer',
-    'util',
-    'zlib',
-    'worker_threads',
+    '/fs',
+    '/fs/*',
+    '/path',
+    '/os',
+    '/crypto',
+    '/child_process',
+    '/net',
+    '/tls',
+    '/http',
+    '/https',
+    '/stream',
+    '/url',
+    '/buffer',
+    '/util',
+    '/zlib',
+    '/worker_threads',
   ],
   message:
     'This package must run in browsers: use WebCrypto and web streams, or a Node entry point under src/node/.',
@@ -68,7 +70,7 @@ const forbidden = {
   'server-kit': ['keystore', 'storage', 'sdk', ...services, ...apps],
   sdk: ['keystore', 'storage', 'server-kit', ...services, ...apps],
 };
-const browserPackages = new Set(['protocol', 'crypto', 'sdk']);
+const browserPackages = new Set(['protocol', 'crypto', 'attestation', 'sdk']);
 
 export const layeringConfigs = [
   ...Object.entries(forbidden).flatMap(([name, packages]) => [

@@ -19,6 +19,10 @@ const alias = [
     find: /^@tresor\/crypto\/node$/,
     replacement: fileURLToPath(new URL('./packages/crypto/src/node/index.ts', import.meta.url)),
   },
+  {
+    find: /^@tresor\/attestation\/node$/,
+    replacement: fileURLToPath(new URL('./packages/attestation/src/node/index.ts', import.meta.url)),
+  },
   ...Object.entries(workspaces).map(([name, dir]) => ({
     find: new RegExp(`^@tresor/${name}$`),
     replacement: fileURLToPath(new URL(`./${dir}/src/index.ts`, import.meta.url)),

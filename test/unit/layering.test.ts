@@ -25,6 +25,8 @@ describe('import direction (DESIGN.md §4) is enforced by lint', () => {
     ['packages/sdk/src/a.ts', "import { x } from '@tresor/keystore';"],
     ['packages/sdk/src/a.ts', "import { x } from 'node:net';"],
     ['packages/attestation/src/a.ts', "import { x } from '@tresor/trust';"],
+    ['packages/attestation/src/a.ts', "import { readFile } from 'node:fs';"],
+    ['packages/attestation/src/node/a.ts', "import { x } from '@tresor/keystore';"],
     ['packages/keystore/src/a.ts', "import { x } from '@tresor/gateway';"],
     ['services/gateway/src/a.ts', "import { x } from '@tresor/cli';"],
     ['packages/crypto/src/node/a.ts', "import { x } from '@tresor/sdk';"],
@@ -38,7 +40,8 @@ describe('import direction (DESIGN.md §4) is enforced by lint', () => {
   const allowed: [string, string][] = [
     ['packages/crypto/src/a.ts', "import { TresorError } from '@tresor/protocol';"],
     ['packages/crypto/src/node/a.ts', "import { createHash } from 'node:crypto';"],
-    ['packages/attestation/src/a.ts', "import { readFile } from 'node:fs';"],
+    ['packages/attestation/src/node/a.ts', "import { verify } from 'node:crypto';"],
+    ['packages/attestation/src/a.ts', "import { equalBytes } from '@tresor/crypto';"],
     ['services/gateway/src/a.ts', "import { x } from '@tresor/sdk';"],
     ['apps/cli/src/a.ts', "import { x } from '@tresor/trust';"],
   ];

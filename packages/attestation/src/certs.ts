@@ -2,10 +2,14 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { TresorError } from '@tresor/protocol';
 import { equalBytes, utf8Decode } from '@tresor/crypto';
+import type { SignatureVerifier } from './signatures/signature-verifier.js';
+import { webCryptoSignatureVerifier } from './signatures/webcrypto-signature-verifier.js';
+import { verifyX509Signature } from './signatures/x509-signature.js';
 
 /**
- * Certificate primitives shared by the SNP, TDX and NVIDIA verifiers. Built on @peculiar/x509 over
- * WebCrypto. Every function is pure: the verification time is a parameter, nothing touches a network.
+ * Certificate primitives shared by the SNP, TDX and NVIDIA verifiers. Built on @peculiar/x509 for
+ * parsing; signatures are checked through a SignatureVerifier (signatures/). Every function is
+ * pure: the verification time is a parameter, nothing touches a network.
  */
 
 x509.cryptoProvider.set(globalThis.crypto);
@@ -38,18 +42,21 @@ export function parseCertificates(input: Uint8Array, what = 'certificate'): Cert
 }
 
 /**
- * @peculiar/x509 decodes some fields on first access; touch them here so a malformed certificate fails
- * at parse time with INPUT_MALFORMED rather than with a TypeError deep inside a verifier.
+ * @peculiar/x509 decodes some fields on first access; read them here so a malformed certificate fails
+ * at parse time with INPUT_MALFORMED rather than with a TypeError deep inside a verifier. Returns
+ * what it read; callers want only the decoding (the library keeps the decoded fields).
  */
-function decodeEagerly(cert: Certificate): void {
-  for (const ext of cert.extensions) void ext.value.byteLength;
-  void cert.publicKey.algorithm;
-  void cert.subject;
-  void cert.issuer;
-  void cert.serialNumber;
-  void cert.notBefore;
-  void cert.notAfter;
-  void cert.signatureAlgorithm;
+function decodeEagerly(cert: Certificate): unknown[] {
+  return [
+    ...cert.extensions.map((ext) => ext.value.byteLength),
+    cert.publicKey.algorithm,
+    cert.subject,
+    cert.issuer,
+    cert.serialNumber,
+    cert.notBefore,
+    cert.notAfter,
+    cert.signatureAlgorithm,
+  ];
 }
 
 /** Parses a DER or PEM certificate revocation list. */
@@ -66,13 +73,16 @@ export function parseCrl(input: Uint8Array, what = 'CRL'): Crl {
   }
 }
 
-/** True when `cert`'s signature verifies with `issuer`'s public key. Never throws. */
-export async function isSignedBy(cert: Certificate, issuer: Certificate): Promise<boolean> {
-  try {
-    return await cert.verify({ publicKey: issuer, signatureOnly: true });
-  } catch {
-    return false;
-  }
+/**
+ * True when `cert`'s signature verifies with `issuer`'s public key, checked by `signatures`
+ * (WebCrypto unless another implementation is injected). Never throws.
+ */
+export function isSignedBy(
+  cert: Certificate,
+  issuer: Certificate,
+  signatures: SignatureVerifier = webCryptoSignatureVerifier,
+): Promise<boolean> {
+  return verifyX509Signature(cert, issuer, signatures);
 }
 
 export type Validity = 'valid' | 'not_yet_valid' | 'expired';
@@ -86,7 +96,7 @@ export function validityAt(cert: Certificate, now: Date): Validity {
 
 /** Byte-for-byte equality of two certificates (used to pin vendor roots). */
 export function sameCertificate(a: Certificate, b: Certificate): boolean {
-  return equalBytes(new Uint8Array(a.rawData), new Uint8Array(b.rawData));
+  return a === b || equalBytes(new Uint8Array(a.rawData), new Uint8Array(b.rawData));
 }
 
 /** The raw extnValue bytes of the extension with `oid`, or undefined. */
@@ -100,13 +110,13 @@ export function isRevokedBy(cert: Certificate, crl: Crl): boolean {
   return crl.findRevoked(cert) !== null;
 }
 
-/** True when `crl` is signed by `issuer`. Never throws. */
-export async function isCrlSignedBy(crl: Crl, issuer: Certificate): Promise<boolean> {
-  try {
-    return await crl.verify({ publicKey: issuer });
-  } catch {
-    return false;
-  }
+/** True when `crl` is signed by `issuer`, checked by `signatures` (WebCrypto by default). Never throws. */
+export function isCrlSignedBy(
+  crl: Crl,
+  issuer: Certificate,
+  signatures: SignatureVerifier = webCryptoSignatureVerifier,
+): Promise<boolean> {
+  return verifyX509Signature(crl, issuer, signatures);
 }
 
 /** The CRL's validity at `now`: thisUpdate <= now and (no nextUpdate or now <= nextUpdate). */

@@ -9,6 +9,15 @@ export type {
 } from './types.js';
 export { CheckLog } from './check-log.js';
 export {
+  webCryptoSignatureVerifier,
+  type EcdsaCurve,
+  type PublicKeyAlgorithm,
+  type SignatureAlgorithm,
+  type SignatureHash,
+  type SignatureVerifier,
+  type VerificationKey,
+} from './signatures/index.js';
+export {
   crlCurrentAt,
   extensionValue,
   isCrlSignedBy,
@@ -75,6 +84,7 @@ export {
   type TdxVerifierOptions,
 } from './tdx/index.js';
 export {
+  createNvidiaVerifier,
   gpuEvidenceHash,
   gpuEvidenceHashes,
   NVIDIA_DEVICE_IDENTITY_CA_SHA256,
@@ -86,9 +96,11 @@ export {
   type NvidiaEndorsements,
   type NvidiaEvidence,
   type NvidiaReferenceManifest,
+  type NvidiaVerifierOptions,
 } from './nvidia/index.js';
 export {
   createSampleEvidence,
+  createSampleEvidenceAsync,
   parseSampleEvidence,
   SAMPLE_REPORT_DATA_LENGTH,
   SAMPLE_SIGNATURE_CONTEXT,
@@ -125,6 +137,7 @@ export {
 } from './appraisal/index.js';
 export { isHexText, MAX_EVIDENCE_FILE_SIZE, recogniseTee, resolveTee } from './evidence-input.js';
 export {
+  createVerifierSet,
   DEFAULT_VERIFIERS,
   verifyAttestation,
   type AttestationFiles,

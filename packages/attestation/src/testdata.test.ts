@@ -9,13 +9,15 @@ import {
   testdataVector,
   type TestdataVector,
 } from './conformance/testdata-vectors.js';
-import { verifyAttestation } from './verify-attestation.js';
+import { createNodeVerifiers } from './node/index.js';
+import { DEFAULT_VERIFIERS, verifyAttestation, type VerifierSet } from './verify-attestation.js';
 
 /**
  * Table-driven over every vector in testdata/attestation/*\/*: each case's outcome at its
  * `verify_at`, its TDX TCB status where pinned, the tool's individual checks under the same names,
  * and the claims issue #4 lists, exactly as expected.json spells them. A new vector folder is
- * picked up without code.
+ * picked up without code. Everything runs twice: with the WebCrypto signature verifier (browsers)
+ * and with the node:crypto one (servers, CLI), which must give the same verdicts.
  */
 const vectors: TestdataVector[] = readdirSync(testdataPath('attestation'), { withFileTypes: true })
   .filter((d) => d.isDirectory() && ['snp', 'tdx', 'nvidia'].includes(d.name))
@@ -30,7 +32,12 @@ const vectors: TestdataVector[] = readdirSync(testdataPath('attestation'), { wit
       }),
   );
 
-describe('attestation test data', () => {
+const verifierSets: [string, VerifierSet][] = [
+  ['WebCrypto', DEFAULT_VERIFIERS],
+  ['node:crypto', createNodeVerifiers()],
+];
+
+describe.each(verifierSets)('attestation test data (%s signatures)', (_, verifiers) => {
   it('covers every TEE with at least one vector', () => {
     expect(new Set(vectors.map((v) => v.tee))).toEqual(new Set(['snp', 'tdx', 'nvidia']));
     expect(vectors.length).toBeGreaterThanOrEqual(14);
@@ -40,7 +47,11 @@ describe('attestation test data', () => {
     describe(vector.id, () => {
       for (const c of vector.cases) {
         it(`at ${c.verifyAt.toISOString()} is ${c.valid ? 'valid' : 'invalid'} (${c.reason})`, async () => {
-          const { tee, result } = await verifyAttestation({ files: vector.files, now: c.verifyAt });
+          const { tee, result } = await verifyAttestation({
+            files: vector.files,
+            now: c.verifyAt,
+            verifiers,
+          });
           expect(tee).toBe(vector.tee);
           expect(result.valid).toBe(c.valid);
           // The result's code is the first failed check's, and only failed checks carry codes.
@@ -71,7 +82,11 @@ describe('attestation test data', () => {
       }
 
       it('reproduces the other claims of expected.json, with the same names and encodings', async () => {
-        const { result } = await verifyAttestation({ files: vector.files, now: vector.cases[0]!.verifyAt });
+        const { result } = await verifyAttestation({
+          files: vector.files,
+          now: vector.cases[0]!.verifyAt,
+          verifiers,
+        });
         const stated = leafClaimPaths(vector.claims).filter(
           (path) => claimAt(result.claims, path) !== undefined,
         );

@@ -1,20 +1,27 @@
 import { TresorError } from '@tresor/protocol';
 import { evidenceBinary, MAX_EVIDENCE_FILE_SIZE, resolveTee } from './evidence-input.js';
-import { nvidiaVerifier, type NvidiaEndorsements, type NvidiaEvidence } from './nvidia/index.js';
+import {
+  createNvidiaVerifier,
+  nvidiaVerifier,
+  type NvidiaEndorsements,
+  type NvidiaEvidence,
+} from './nvidia/index.js';
 import {
   sampleVerifier,
   SampleVerifyKey,
   type SampleEndorsements,
   type SampleEvidence,
 } from './sample/index.js';
+import type { SignatureVerifier } from './signatures/index.js';
 import {
+  createSnpVerifier,
   readAzSnpVtpmEvidence,
   snpVerifier,
   type SnpEndorsements,
   type SnpProduct,
   type SnpReport,
 } from './snp/index.js';
-import { tdxVerifier, type TdxEndorsements, type TdxQuote } from './tdx/index.js';
+import { createTdxVerifier, tdxVerifier, type TdxEndorsements, type TdxQuote } from './tdx/index.js';
 import type { TeeKind, VerificationResult, Verifier } from './types.js';
 
 /**
@@ -74,12 +81,26 @@ export interface VerifierSet {
   readonly sample: Verifier<SampleEvidence, SampleEndorsements>;
 }
 
-export const DEFAULT_VERIFIERS: VerifierSet = {
-  snp: snpVerifier,
-  tdx: tdxVerifier,
-  nvidia: nvidiaVerifier,
-  sample: sampleVerifier,
-};
+/**
+ * One verifier per TEE, each with its own chain cache, checking signatures with `signatures`
+ * (WebCrypto unless given; Node servers and the CLI use `createNodeVerifiers()` from
+ * `@tresor/attestation/node`, which passes the `node:crypto` implementation).
+ */
+export function createVerifierSet(options: { readonly signatures?: SignatureVerifier } = {}): VerifierSet {
+  const { signatures } = options;
+  if (signatures === undefined) {
+    return { snp: snpVerifier, tdx: tdxVerifier, nvidia: nvidiaVerifier, sample: sampleVerifier };
+  }
+  return {
+    snp: createSnpVerifier({ signatures }),
+    tdx: createTdxVerifier({ signatures }),
+    nvidia: createNvidiaVerifier({ signatures }),
+    sample: sampleVerifier,
+  };
+}
+
+/** The WebCrypto verifiers, shared (and so are their caches). */
+export const DEFAULT_VERIFIERS: VerifierSet = createVerifierSet();
 
 export interface VerifyAttestationRequest {
   readonly files: AttestationFiles;

@@ -2,11 +2,13 @@ import { TresorError } from '@tresor/protocol';
 
 /** Byte helpers shared by every package; browser-safe (no Buffer). */
 
-const HEX = '0123456789abcdef';
+// One two-character string per byte value: a table lookup per byte is several times faster than
+// composing digits, and claims of attestation reports are hex-encoded on every verification.
+const HEX_BYTES: readonly string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
 export function bytesToHex(bytes: Uint8Array): string {
   let out = '';
-  for (const b of bytes) out += HEX[b >> 4]! + HEX[b & 15]!;
+  for (const b of bytes) out += HEX_BYTES[b]!;
   return out;
 }
 

@@ -1,17 +1,21 @@
 import { Option, type Command } from 'commander';
 import type { CliIo } from '../io.js';
+import { registerAttestFetch } from './attest-fetch.js';
 import { FILE_FLAGS } from './attest-inputs.js';
 import { renderAttestVerify } from './attest-render.js';
 import { attestVerify, refusal, verificationTime, type AttestVerifyOptions } from './attest-verify.js';
 
 /**
  * `tresor attest verify`: verifies TEE evidence offline (issue #4). Exit 0 valid, 1 invalid (the
- * error names the first failed check), 2 unreadable input.
+ * error names the first failed check), 2 unreadable input. `tresor attest fetch` (attest-fetch.ts)
+ * fetches the collateral it takes.
  */
 export function attestCommands(program: Command, io: CliIo): void {
   const attest = program
     .command('attest')
-    .description('verify TEE attestation evidence (SEV-SNP, TDX, NVIDIA GPU, sample)');
+    .description(
+      'verify TEE attestation evidence (SEV-SNP, TDX, NVIDIA GPU, sample) and fetch its collateral',
+    );
   const verify = attest
     .command('verify')
     .description(
@@ -63,4 +67,5 @@ Docs: docs/attestation.md`,
       const refused = refusal(output);
       if (refused !== null) throw refused;
     });
+  registerAttestFetch(attest, io);
 }

@@ -3,6 +3,7 @@ import * as asn1js from 'asn1js';
 import * as x509 from '@peculiar/x509';
 import { equalBytes } from '@tresor/crypto';
 import { isSignedBy, validityAt, type Certificate } from '../certs.js';
+import type { SignatureVerifier } from '../signatures/index.js';
 import { failed, PASSED, type CheckOutcome } from './check-outcome.js';
 import { decodeName, rfc4514String, SERIAL_NUMBER_OID, attributeValue } from './distinguished-name.js';
 import { certificateSha256, isNvidiaDeviceIdentityCa, nvidiaDeviceIdentityCa } from './device-root.js';
@@ -21,7 +22,10 @@ const TCG_DICE_FWID_OID = '2.23.133.5.4.1';
  * every issuer is a CA allowed to sign certificates (§4.2.1.9 basicConstraints incl. pathLen,
  * §4.2.1.3 keyCertSign), and the leaf may sign (digitalSignature).
  */
-export async function checkChainSignatures(chain: readonly Certificate[]): Promise<CheckOutcome> {
+export async function checkChainSignatures(
+  chain: readonly Certificate[],
+  signatures: SignatureVerifier,
+): Promise<CheckOutcome> {
   const leaf = chain[0];
   if (leaf === undefined) return chainInvalid('the device certificate chain is empty');
   if (!hasKeyUsage(leaf, x509.KeyUsageFlags.digitalSignature)) {
@@ -43,7 +47,7 @@ export async function checkChainSignatures(chain: readonly Certificate[]): Promi
         `${describe(issuer)} allows ${constraints.pathLength} CAs below it, the chain has ${i}`,
       );
     }
-    if (!(await isSignedBy(cert, issuer))) {
+    if (!(await isSignedBy(cert, issuer, signatures))) {
       return chainInvalid(
         `the signature of ${describe(cert)} does not verify with ${describe(issuer)}'s key`,
       );
@@ -60,6 +64,7 @@ export async function checkChainSignatures(chain: readonly Certificate[]): Promi
 export async function checkAnchoredToDeviceRoot(
   chain: readonly Certificate[],
   suppliedRoot: Certificate | undefined,
+  signatures: SignatureVerifier,
 ): Promise<CheckOutcome> {
   const root = nvidiaDeviceIdentityCa();
   if (suppliedRoot !== undefined && !isNvidiaDeviceIdentityCa(suppliedRoot)) {
@@ -71,7 +76,7 @@ export async function checkAnchoredToDeviceRoot(
   const top = chain.at(-1);
   if (top === undefined) return untrusted('the device certificate chain is empty');
   if (isNvidiaDeviceIdentityCa(top)) return PASSED;
-  if (sameName(top.issuerName, root.subjectName) && (await isSignedBy(top, root))) return PASSED;
+  if (sameName(top.issuerName, root.subjectName) && (await isSignedBy(top, root, signatures))) return PASSED;
   return untrusted(
     `the chain ends in ${describe(top)}, which is not anchored to the NVIDIA Device Identity CA`,
   );

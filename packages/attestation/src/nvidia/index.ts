@@ -1,4 +1,10 @@
-export { nvidiaVerifier, verifyNvidiaEvidence, type NvidiaEndorsements } from './verifier.js';
+export {
+  createNvidiaVerifier,
+  nvidiaVerifier,
+  verifyNvidiaEvidence,
+  type NvidiaEndorsements,
+  type NvidiaVerifierOptions,
+} from './verifier.js';
 export { parseNvidiaEvidence, type NvidiaEvidence, type PublishedGpuEvidence } from './evidence.js';
 export {
   parseGpuAttestationReport,

@@ -2,6 +2,7 @@ import { bytesToHex } from '@tresor/crypto';
 import { TresorError } from '@tresor/protocol';
 import { parseCertificates, type Certificate } from '../certs.js';
 import { CheckLog } from '../check-log.js';
+import { webCryptoSignatureVerifier, type SignatureVerifier } from '../signatures/index.js';
 import type { AppraisalInput, VerificationResult, Verifier, VerifyOptions } from '../types.js';
 import type { GpuAttestationReport } from './attestation-report.js';
 import { gpuClaims, type GpuClaims, type NvidiaClaims } from './claims.js';
@@ -28,6 +29,14 @@ export interface NvidiaEndorsements {
   readonly referenceManifest?: NvidiaReferenceManifest;
 }
 
+export interface NvidiaVerifierOptions {
+  /**
+   * Checks the SPDM and certificate signatures. Default: WebCrypto, which runs in browsers;
+   * servers pass `nodeSignatureVerifier` from `@tresor/attestation/node`.
+   */
+  readonly signatures?: SignatureVerifier;
+}
+
 /** One GPU to verify: its report, its chain, and for a JSON list the host's metadata. */
 interface GpuUnderTest {
   readonly report: GpuAttestationReport;
@@ -43,16 +52,26 @@ interface GpuUnderTest {
  * measurements_match_reference_manifest (when a manifest is given). Revocation (NVIDIA OCSP) and RIM
  * retrieval need NVIDIA's services and are not done here.
  */
-export const nvidiaVerifier: Verifier<NvidiaEvidence, NvidiaEndorsements> = {
-  tee: 'nvidia',
-  parse: parseNvidiaEvidence,
-  verify: verifyNvidiaEvidence,
-};
+export function createNvidiaVerifier(
+  options: NvidiaVerifierOptions = {},
+): Verifier<NvidiaEvidence, NvidiaEndorsements> {
+  const signatures = options.signatures ?? webCryptoSignatureVerifier;
+  return {
+    tee: 'nvidia',
+    parse: parseNvidiaEvidence,
+    verify: (evidence, endorsements, verifyOptions) =>
+      verifyNvidiaEvidence(evidence, endorsements, verifyOptions, signatures),
+  };
+}
+
+/** The default verifier (WebCrypto signatures). */
+export const nvidiaVerifier: Verifier<NvidiaEvidence, NvidiaEndorsements> = createNvidiaVerifier();
 
 export async function verifyNvidiaEvidence(
   evidence: NvidiaEvidence,
   endorsements: NvidiaEndorsements,
   { now }: VerifyOptions,
+  signatures: SignatureVerifier = webCryptoSignatureVerifier,
 ): Promise<VerificationResult<NvidiaClaims>> {
   const deviceRoot = endorsements.deviceRoot === undefined ? undefined : singleRoot(endorsements.deviceRoot);
   const expectedNonce =
@@ -69,9 +88,12 @@ export async function verifyNvidiaEvidence(
     };
     const { report, chain } = gpu;
     const leaf = chain[0];
-    record('spdm_signature', await checkSpdmSignature(report, leaf));
-    record('chain_signatures', await checkChainSignatures(chain));
-    record('chain_anchored_to_nvidia_device_root', await checkAnchoredToDeviceRoot(chain, deviceRoot));
+    record('spdm_signature', await checkSpdmSignature(report, leaf, signatures));
+    record('chain_signatures', await checkChainSignatures(chain, signatures));
+    record(
+      'chain_anchored_to_nvidia_device_root',
+      await checkAnchoredToDeviceRoot(chain, deviceRoot, signatures),
+    );
     record('chain_valid_at_time', checkChainValidAt(chain, now));
     record('fwid_matches_leaf_certificate', checkFwidMatchesLeaf(leaf, report.response.opaqueData.fwid));
     const signedNonce = bytesToHex(report.request.nonce);

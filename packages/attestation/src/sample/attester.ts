@@ -19,7 +19,23 @@ export interface SampleEvidenceRequest {
  * serving service send it to the trust service. It protects nothing; verifiers mark it insecure.
  */
 export function createSampleEvidence(request: SampleEvidenceRequest): Uint8Array {
-  const { reportData, svn, signingKey, measurement } = request;
+  const members = evidenceMembers(request);
+  return encodeEvidence(members, request.signingKey.sign(sampleSignedMessage(members)));
+}
+
+/**
+ * The same evidence as {@link createSampleEvidence} (the signature is deterministic), signed by
+ * WebCrypto's native Ed25519 where the platform has it: what a client attesting often should use.
+ */
+export async function createSampleEvidenceAsync(request: SampleEvidenceRequest): Promise<Uint8Array> {
+  const members = evidenceMembers(request);
+  return encodeEvidence(members, await request.signingKey.signAsync(sampleSignedMessage(members)));
+}
+
+type EvidenceMembers = Readonly<Record<string, string>>;
+
+function evidenceMembers(request: SampleEvidenceRequest): EvidenceMembers {
+  const { reportData, svn, measurement } = request;
   if (reportData.length > SAMPLE_REPORT_DATA_LENGTH) {
     throw new TresorError(
       'INPUT_MALFORMED',
@@ -38,11 +54,13 @@ export function createSampleEvidence(request: SampleEvidenceRequest): Uint8Array
   const padded = new Uint8Array(SAMPLE_REPORT_DATA_LENGTH);
   padded.set(reportData);
   // svn as a decimal string, as Trustee's sample attester sends it.
-  const members = {
+  return {
     svn: String(svn),
     report_data: bytesToBase64(padded),
     ...(measurement === undefined ? {} : { measurement: bytesToHex(measurement) }),
   };
-  const signature = signingKey.sign(sampleSignedMessage(members));
+}
+
+function encodeEvidence(members: EvidenceMembers, signature: Uint8Array): Uint8Array {
   return utf8Encode(JSON.stringify({ ...members, signature: bytesToBase64(signature) }));
 }

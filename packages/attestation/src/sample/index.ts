@@ -4,6 +4,6 @@ export {
   parseSampleEvidence,
   type SampleEvidence,
 } from './evidence.js';
-export { createSampleEvidence, type SampleEvidenceRequest } from './attester.js';
+export { createSampleEvidence, createSampleEvidenceAsync, type SampleEvidenceRequest } from './attester.js';
 export { SampleSigningKey, SampleVerifyKey } from './keys.js';
 export { sampleVerifier, type SampleClaims, type SampleEndorsements } from './verifier.js';

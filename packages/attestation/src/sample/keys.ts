@@ -1,6 +1,13 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { TresorError } from '@tresor/protocol';
 import { base64ToBytes, bytesToBase64Url, bytesToHex, hexToBytes, utf8Decode } from '@tresor/crypto';
+import {
+  bufferSource,
+  ed25519Verifier,
+  importEd25519SigningKey,
+  platformSubtle,
+  type Ed25519Verify,
+} from './ed25519.js';
 
 /**
  * Keys of the sample TEE: one Ed25519 key pair per installation (RFC 8032). The trust service is
@@ -21,9 +28,11 @@ interface OkpJwk {
 /** The public key that verifies sample evidence signatures. */
 export class SampleVerifyKey {
   readonly #bytes: Uint8Array;
+  readonly #verify: Ed25519Verify;
 
   private constructor(bytes: Uint8Array) {
     this.#bytes = bytes;
+    this.#verify = ed25519Verifier(bytes);
   }
 
   /** A raw 32-byte Ed25519 public key. */
@@ -61,13 +70,12 @@ export class SampleVerifyKey {
     return { kty: 'OKP', crv: 'Ed25519', x: bytesToBase64Url(this.#bytes) };
   }
 
-  /** Verifies an Ed25519 signature (RFC 8032 §5.1.7, strict: no ZIP-215 leniency). Never throws. */
-  verify(signature: Uint8Array, message: Uint8Array): boolean {
-    try {
-      return ed25519.verify(signature, message, this.#bytes, { zip215: false });
-    } catch {
-      return false;
-    }
+  /**
+   * Verifies an Ed25519 signature (RFC 8032 §5.1.7, strict: no ZIP-215 leniency), natively where
+   * WebCrypto has Ed25519 (ed25519.ts). Never rejects.
+   */
+  verify(signature: Uint8Array, message: Uint8Array): Promise<boolean> {
+    return this.#verify(signature, message);
   }
 }
 
@@ -79,6 +87,8 @@ const REDACTED = '[SampleSigningKey: redacted]';
  */
 export class SampleSigningKey {
   #seed: Uint8Array;
+  /** The seed as a non-extractable WebCrypto key, imported by the first `signAsync` (resolves to undefined without native Ed25519). */
+  #native: Promise<CryptoKey | undefined> | undefined;
   readonly verifyKey: SampleVerifyKey;
 
   private constructor(seed: Uint8Array) {
@@ -111,10 +121,27 @@ export class SampleSigningKey {
   }
 
   sign(message: Uint8Array): Uint8Array {
+    return ed25519.sign(message, this.#liveSeed());
+  }
+
+  /**
+   * The same signature as `sign` (Ed25519 is deterministic), made by WebCrypto's native Ed25519
+   * where the platform has it, ten times faster than `sign`; with @noble elsewhere.
+   */
+  async signAsync(message: Uint8Array): Promise<Uint8Array> {
+    const key = await (this.#native ??= importEd25519SigningKey(this.#liveSeed()));
+    // The key may have been destroyed while it was being imported.
+    const seed = this.#liveSeed();
+    const subtle = platformSubtle();
+    if (key === undefined || subtle === null) return ed25519.sign(message, seed);
+    return new Uint8Array(await subtle.sign({ name: 'Ed25519' }, key, bufferSource(message)));
+  }
+
+  #liveSeed(): Uint8Array {
     if (this.#seed.length === 0) {
       throw new TresorError('INTERNAL_ERROR', 'the sample signing key was destroyed');
     }
-    return ed25519.sign(message, this.#seed);
+    return this.#seed;
   }
 
   /** The private JWK, for writing the installation's key file (mode 0600). */
@@ -126,6 +153,7 @@ export class SampleSigningKey {
   destroy(): void {
     this.#seed.fill(0);
     this.#seed = new Uint8Array(0);
+    this.#native = undefined;
   }
 
   toJSON(): string {

@@ -5,6 +5,7 @@ import { isTresorError } from '@tresor/protocol';
 import { bytesToHex, hexToBytes, utf8Decode, utf8Encode } from '@tresor/crypto';
 import {
   createSampleEvidence,
+  createSampleEvidenceAsync,
   parseSampleEvidence,
   SampleSigningKey,
   SampleVerifyKey,
@@ -64,12 +65,12 @@ function malformedCode(f: () => unknown): string | undefined {
 }
 
 describe('sample TEE keys', () => {
-  it('signs exactly as RFC 8032 Ed25519 (§7.1 vectors)', () => {
+  it('signs exactly as RFC 8032 Ed25519 (§7.1 vectors)', async () => {
     for (const v of RFC8032) {
       const key = fixedKey(v.secret);
       expect(key.verifyKey.hex).toBe(v.public);
       expect(bytesToHex(key.sign(hexToBytes(v.message)))).toBe(v.signature);
-      expect(key.verifyKey.verify(hexToBytes(v.signature), hexToBytes(v.message))).toBe(true);
+      expect(await key.verifyKey.verify(hexToBytes(v.signature), hexToBytes(v.message))).toBe(true);
     }
   });
 
@@ -115,7 +116,25 @@ describe('sample TEE keys', () => {
     expect(malformedCode(() => SampleSigningKey.parse(new Uint8Array([0xff, 0xfe])))).toBe('INPUT_MALFORMED');
   });
 
-  it('never serialises the signing key, and cannot sign after destroy()', () => {
+  it('signs natively (signAsync) exactly as it signs with @noble: the RFC 8032 §7.1 signatures', async () => {
+    for (const v of RFC8032) {
+      const key = fixedKey(v.secret);
+      expect(bytesToHex(await key.signAsync(hexToBytes(v.message)))).toBe(v.signature);
+    }
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array(),
+        async (seed, message) => {
+          const key = SampleSigningKey.generate(() => seed);
+          expect(bytesToHex(await key.signAsync(message))).toBe(bytesToHex(key.sign(message)));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('never serialises the signing key, and cannot sign after destroy()', async () => {
     const key = fixedKey(RFC8032[0]!.secret);
     const d = key.exportJwk().d;
     for (const shown of [JSON.stringify({ key }), String(key), inspect(key), inspect({ key })]) {
@@ -123,22 +142,31 @@ describe('sample TEE keys', () => {
       expect(shown).not.toContain(RFC8032[0]!.secret);
       expect(shown).toContain('redacted');
     }
+    await key.signAsync(new Uint8Array(1));
     key.destroy();
     expect(malformedCode(() => key.sign(new Uint8Array(1)))).toBe('INTERNAL_ERROR');
+    await expect(key.signAsync(new Uint8Array(1))).rejects.toMatchObject({ code: 'INTERNAL_ERROR' });
+    // Destroyed while its native key was still being imported: refused too.
+    const racing = fixedKey(RFC8032[1]!.secret);
+    const signing = racing.signAsync(new Uint8Array(1));
+    racing.destroy();
+    await expect(signing).rejects.toMatchObject({ code: 'INTERNAL_ERROR' });
   });
 });
 
 describe('sample TEE evidence', () => {
   const key = fixedKey(RFC8032[1]!.secret);
 
-  it("has Trustee's sample shape plus a signature over context || 0x00 || JCS(unsigned members)", () => {
+  it("has Trustee's sample shape plus a signature over context || 0x00 || JCS(unsigned members)", async () => {
     const evidence = createSampleEvidence({ reportData: reportData(7), svn: 3, signingKey: key });
     const json = JSON.parse(utf8Decode(evidence)) as Record<string, string>;
     expect(Object.keys(json)).toEqual(['svn', 'report_data', 'signature']);
     expect(json.svn).toBe('3');
     expect(json.report_data).toBe(Buffer.from(reportData(7)).toString('base64'));
     const message = `${SAMPLE_SIGNATURE_CONTEXT}\u0000{"report_data":"${json.report_data}","svn":"3"}`;
-    expect(key.verifyKey.verify(Buffer.from(json.signature!, 'base64'), utf8Encode(message))).toBe(true);
+    expect(await key.verifyKey.verify(Buffer.from(json.signature!, 'base64'), utf8Encode(message))).toBe(
+      true,
+    );
   });
 
   it('verifies signed evidence and marks it insecure', async () => {
@@ -275,7 +303,10 @@ describe('sample TEE evidence', () => {
     );
   });
 
-  it('refuses attester requests it cannot honour', () => {
+  it('refuses attester requests it cannot honour', async () => {
+    await expect(
+      createSampleEvidenceAsync({ reportData: new Uint8Array(65), svn: 0, signingKey: key }),
+    ).rejects.toMatchObject({ code: 'INPUT_MALFORMED' });
     expect(
       malformedCode(() => createSampleEvidence({ reportData: new Uint8Array(65), svn: 0, signingKey: key })),
     ).toBe('INPUT_MALFORMED');
@@ -305,12 +336,15 @@ describe('sample TEE properties', () => {
         fc.nat(),
         fc.option(fc.uint8Array({ minLength: 48, maxLength: 48 }), { nil: undefined }),
         async (rd, svn, measurement) => {
-          const evidence = createSampleEvidence({
+          const request = {
             reportData: rd,
             svn,
             signingKey: key,
             ...(measurement === undefined ? {} : { measurement }),
-          });
+          };
+          const evidence = createSampleEvidence(request);
+          // Signed natively, the evidence is the same, byte for byte.
+          expect(await createSampleEvidenceAsync(request)).toEqual(evidence);
           const result = await verify(evidence, key.verifyKey);
           const padded = new Uint8Array(64);
           padded.set(rd);

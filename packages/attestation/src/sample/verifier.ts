@@ -32,14 +32,14 @@ export interface SampleClaims {
 export const sampleVerifier: Verifier<SampleEvidence, SampleEndorsements> = {
   tee: 'sample',
   parse: parseSampleEvidence,
-  verify(
+  async verify(
     evidence: SampleEvidence,
     endorsements: SampleEndorsements,
     // The sample TEE has no certificates, so the verification time plays no part.
     _options: VerifyOptions,
   ): Promise<VerificationResult<SampleClaims>> {
     const log = new CheckLog();
-    checkSignature(log, evidence, endorsements);
+    await checkSignature(log, evidence, endorsements);
     const claims: SampleClaims = {
       svn: evidence.svn,
       report_data: bytesToHex(evidence.reportData),
@@ -60,18 +60,22 @@ export const sampleVerifier: Verifier<SampleEvidence, SampleEndorsements> = {
       nonce: null,
       flags: {},
     };
-    return Promise.resolve({
+    return {
       tee: 'sample',
       valid: log.valid,
       error: log.error,
       checks: log.checks,
       claims,
       appraisal,
-    });
+    };
   },
 };
 
-function checkSignature(log: CheckLog, evidence: SampleEvidence, endorsements: SampleEndorsements): void {
+async function checkSignature(
+  log: CheckLog,
+  evidence: SampleEvidence,
+  endorsements: SampleEndorsements,
+): Promise<void> {
   const name = 'evidence_signature';
   if (evidence.signature === null) {
     if (endorsements.acceptUnsigned === true) {
@@ -95,7 +99,7 @@ function checkSignature(log: CheckLog, evidence: SampleEvidence, endorsements: S
   }
   log.check(
     name,
-    endorsements.verifyKey.verify(evidence.signature, evidence.signedMessage),
+    await endorsements.verifyKey.verify(evidence.signature, evidence.signedMessage),
     'ATTESTATION_SIGNATURE_INVALID',
     `Ed25519 signature by key ${endorsements.verifyKey.hex.slice(0, 16)}…`,
   );

@@ -1,7 +1,9 @@
 import { sameCertificate, validityAt, type Certificate } from '../certs.js';
 import type { CheckResult } from '../types.js';
 import { amdAuthorities } from './amd-roots.js';
-import { commonName, type ParsedEndorsements } from './endorsements.js';
+import type { ChainVerdicts } from './chain-verdicts.js';
+import type { ParsedEndorsements } from './endorsements.js';
+import { commonName } from './names.js';
 import { productFromCommonName, productFromCpuid, type SnpProduct } from './product.js';
 import type { SnpReport } from './report.js';
 
@@ -71,7 +73,7 @@ export function checkArkPinned(chain: ResolvedChain): CheckResult {
 
 /** One signature link of the chain (names without article: `ASK/ASVK`); a missing certificate fails it. */
 export async function checkSignedBy(
-  parsed: ParsedEndorsements,
+  verdicts: ChainVerdicts,
   cert: Certificate | null,
   issuer: Certificate | null,
   names: { cert: string; issuer: string },
@@ -84,7 +86,7 @@ export async function checkSignedBy(
       detail: `no ${missing} certificate was supplied`,
     };
   }
-  return (await parsed.signedBy(cert, issuer))
+  return (await verdicts.signedBy(cert, issuer))
     ? pass(`the ${names.cert} is signed by the ${names.issuer}`)
     : {
         ok: false,
@@ -188,4 +190,48 @@ export function checkProductMatchesChain(
       return fail(`${where} names ${product ?? 'no known product'}, not ${chain.product}`);
   }
   return pass(`report and chain are ${chain.product}`);
+}
+
+/** The checks of the chain that depend on neither the time nor the report's measured contents. */
+export interface ChainAssessment {
+  readonly chain: ResolvedChain;
+  readonly arkPinned: CheckResult;
+  readonly arkSelfSigned: CheckResult;
+  readonly askSignedByArk: CheckResult;
+  readonly leafSignedByAsk: CheckResult;
+  readonly signerMatchesCert: CheckResult;
+  readonly productMatchesChain: CheckResult;
+}
+
+/**
+ * What the chain assessment of `report` depends on besides the endorsements: the signing key, the
+ * CPUID family and model (version 3+), and the product the caller names.
+ */
+export function assessmentKey(report: SnpReport, callerProduct: SnpProduct | undefined): string {
+  const cpuid = report.cpuid === null ? '-' : `${report.cpuid.family}.${report.cpuid.model}`;
+  return `${report.signingKey}/${cpuid}/${callerProduct ?? '-'}`;
+}
+
+/** Resolves the chain for `report` and checks it: pinned root, signatures, signer and product names. */
+export async function assessChain(
+  report: SnpReport,
+  parsed: ParsedEndorsements,
+  verdicts: ChainVerdicts,
+  callerProduct: SnpProduct | undefined,
+): Promise<ChainAssessment> {
+  const chain = resolveChain(report, parsed, callerProduct);
+  const [arkSelfSigned, askSignedByArk, leafSignedByAsk] = await Promise.all([
+    checkSignedBy(verdicts, chain.ark, chain.ark, { cert: 'ARK', issuer: 'ARK' }),
+    checkSignedBy(verdicts, chain.intermediate, chain.ark, { cert: 'ASK/ASVK', issuer: 'ARK' }),
+    checkSignedBy(verdicts, chain.leaf, chain.intermediate, { cert: 'VCEK/VLEK', issuer: 'ASK/ASVK' }),
+  ]);
+  return {
+    chain,
+    arkPinned: checkArkPinned(chain),
+    arkSelfSigned,
+    askSignedByArk,
+    leafSignedByAsk,
+    signerMatchesCert: checkSignerMatchesCert(report, chain, parsed),
+    productMatchesChain: checkProductMatchesChain(report, chain, parsed, callerProduct),
+  };
 }

@@ -1,6 +1,7 @@
 import { bytesToHex } from '@tresor/crypto';
+// Table-driven (native `toHex` where the runtime has it): claims hex-encode ~1 KB per verification.
 import type { Certificate } from '../certs.js';
-import { commonName } from './endorsements.js';
+import { commonName } from './names.js';
 import {
   decodeGuestPolicy,
   decodePlatformInfo,
@@ -84,8 +85,13 @@ export interface SnpClaims {
 }
 
 function tcbClaims(raw: Uint8Array, product: SnpProduct | null): SnpTcbClaims {
+  const hex = tcbRawHex(raw);
   // Without a product the byte layout is unknown: only the raw value is claimed.
-  return product === null ? { raw: tcbRawHex(raw) } : { ...decodeTcb(raw, product), raw: tcbRawHex(raw) };
+  if (product === null) return { raw: hex };
+  const { fmc, bootloader, tee, snp, microcode } = decodeTcb(raw, product);
+  return fmc === undefined
+    ? { bootloader, tee, snp, microcode, raw: hex }
+    : { fmc, bootloader, tee, snp, microcode, raw: hex };
 }
 
 const firmware = (v: SnpFirmwareVersion): string => `${v.major}.${v.minor}.${v.build}`;
@@ -96,15 +102,24 @@ function rfc3339(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, '+00:00');
 }
 
-export interface SignerClaimsInput {
-  readonly leaf: Certificate;
-  readonly extensions: AmdKeyExtensions;
+/** Claims of the signer certificate alone: made once per cached chain (see ParsedEndorsements). */
+export function signerCertificateClaims(
+  leaf: Certificate,
+  extensions: AmdKeyExtensions,
+): SnpSignerCertificateClaims {
+  return {
+    leaf_subject_cn: commonName(leaf, 'subject'),
+    leaf_issuer_cn: commonName(leaf, 'issuer'),
+    leaf_not_before: rfc3339(leaf.notBefore),
+    leaf_not_after: rfc3339(leaf.notAfter),
+    leaf_extensions: extensions.all,
+  };
 }
 
 export function snpClaims(
   report: SnpReport,
   product: SnpProduct | null,
-  signer: SignerClaimsInput,
+  signer: SnpSignerCertificateClaims,
 ): SnpClaims {
   const b = report.bytes;
   return {
@@ -157,12 +172,7 @@ export function snpClaims(
     signature_r_le: bytesToHex(b.subarray(SIGNATURE_R_OFFSET, SIGNATURE_R_OFFSET + SIGNATURE_COMPONENT_SIZE)),
     signature_s_le: bytesToHex(b.subarray(SIGNATURE_S_OFFSET, SIGNATURE_S_OFFSET + SIGNATURE_COMPONENT_SIZE)),
     signer: report.signingKey,
-    signer_certificate: {
-      leaf_subject_cn: commonName(signer.leaf, 'subject'),
-      leaf_issuer_cn: commonName(signer.leaf, 'issuer'),
-      leaf_not_before: rfc3339(signer.leaf.notBefore),
-      leaf_not_after: rfc3339(signer.leaf.notAfter),
-      leaf_extensions: signer.extensions.all,
-    },
+    // A copy per result, so a caller that edits its claims cannot change another result's.
+    signer_certificate: { ...signer, leaf_extensions: { ...signer.leaf_extensions } },
   };
 }

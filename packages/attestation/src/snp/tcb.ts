@@ -27,9 +27,13 @@ export function decodeTcb(raw: Uint8Array, product: SnpProduct): SnpTcb {
   return { bootloader: raw[0]!, tee: raw[1]!, snp: raw[6]!, microcode: raw[7]! };
 }
 
+/** Scratch space for `tcbRawHex` (JavaScript runs one call at a time; the hex string is the result). */
+const mostSignificantFirst = new Uint8Array(TCB_SIZE);
+
 /** The TCB as one u64 in hex (most significant byte first), as AMD tools and KDS print it. */
 export function tcbRawHex(raw: Uint8Array): string {
-  return bytesToHex(raw.slice(0, TCB_SIZE).reverse());
+  for (let i = 0; i < TCB_SIZE; i++) mostSignificantFirst[i] = raw[TCB_SIZE - 1 - i] ?? 0;
+  return bytesToHex(mostSignificantFirst);
 }
 
 export type TcbComponent = 'fmc' | 'bootloader' | 'tee' | 'snp' | 'microcode';

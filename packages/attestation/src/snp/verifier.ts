@@ -1,21 +1,15 @@
-import { isTresorError, TresorError } from '@tresor/protocol';
 import { bytesToHex } from '@tresor/crypto';
+import { isTresorError, TresorError } from '@tresor/protocol';
+import type { Crl } from '../certs.js';
 import { CheckLog } from '../check-log.js';
+import { webCryptoSignatureVerifier, type SignatureVerifier } from '../signatures/index.js';
 import type { AppraisalInput, CheckResult, VerificationResult, Verifier, VerifyOptions } from '../types.js';
 import { checkCertHwId, checkCertTcb } from './binding.js';
-import {
-  checkArkPinned,
-  checkProductMatchesChain,
-  checkSignedBy,
-  checkSignerMatchesCert,
-  checkValidityAt,
-  resolveChain,
-  type ResolvedChain,
-} from './chain.js';
+import { assessChain, assessmentKey, checkValidityAt, type ResolvedChain } from './chain.js';
+import type { ChainVerdicts } from './chain-verdicts.js';
 import { snpClaims, type SnpClaims } from './claims.js';
 import { ParsedEndorsements, SnpChainCache, type SnpEndorsements } from './endorsements.js';
 import { snpReportBytes } from './evidence-formats.js';
-import { decodePlatformInfo, decodeGuestPolicy } from './policy.js';
 import type { SnpProduct } from './product.js';
 import { parseSnpReportBytes, type SnpReport } from './report.js';
 import {
@@ -29,10 +23,16 @@ import { decodeTcb, tcbComponents } from './tcb.js';
 export interface SnpVerifierOptions {
   /**
    * Where parsed endorsements (certificates, extensions, signature checks between them, the VCEK's
-   * WebCrypto key) are kept between calls. Default: a private 64-entry cache. `null` disables
-   * caching, so every call parses and verifies the whole chain again.
+   * imported key) are kept between calls. Default: a private 64-entry cache. `null` disables
+   * caching, so every call parses and verifies the whole chain again. A cache may be shared by
+   * verifiers with different signature verifiers: their keys and verdicts are kept apart.
    */
   readonly chainCache?: SnpChainCache | null;
+  /**
+   * Checks every signature (report, chain, CRL). Default: WebCrypto, which runs in browsers;
+   * servers pass `nodeSignatureVerifier` from `@tresor/attestation/node`.
+   */
+  readonly signatures?: SignatureVerifier;
 }
 
 export type SnpVerifier = Verifier<SnpReport, SnpEndorsements> & {
@@ -54,14 +54,14 @@ export type SnpVerifier = Verifier<SnpReport, SnpEndorsements> & {
  */
 export function createSnpVerifier(options: SnpVerifierOptions = {}): SnpVerifier {
   const cache = options.chainCache === undefined ? new SnpChainCache() : options.chainCache;
+  const signatures = options.signatures ?? webCryptoSignatureVerifier;
   return {
     tee: 'snp',
     parse: (evidence) => parseSnpReportBytes(snpReportBytes(evidence)),
     verify: async (report, endorsements, { now }) => {
-      const parsed =
-        cache === null ? await ParsedEndorsements.parse(endorsements) : await cache.get(endorsements);
+      const parsed = cache === null ? ParsedEndorsements.parse(endorsements) : cache.get(endorsements);
       try {
-        return await verifySnpReport(report, endorsements.product, parsed, now);
+        return await verifySnpReport(report, endorsements.product, parsed, parsed.verdicts(signatures), now);
       } catch (cause) {
         // @peculiar/x509 decodes certificate fields lazily, so a certificate that parsed can still
         // fail when a field is first read: that is unusable input, never a library exception.
@@ -81,29 +81,32 @@ async function verifySnpReport(
   report: SnpReport,
   callerProduct: SnpProduct | undefined,
   parsed: ParsedEndorsements,
+  verdicts: ChainVerdicts,
   now: Date,
 ): Promise<VerificationResult<SnpClaims>> {
-  const chain = resolveChain(report, parsed, callerProduct);
   const log = new CheckLog();
   const record = (name: string, result: CheckResult): void => {
     if (result.ok) log.pass(name, result.detail);
     else log.fail(name, result.code ?? 'ATTESTATION_CERT_CHAIN_INVALID', result.detail);
   };
-  const [arkSelf, askByArk, leafByAsk, signature] = await Promise.all([
-    checkSignedBy(parsed, chain.ark, chain.ark, { cert: 'ARK', issuer: 'ARK' }),
-    checkSignedBy(parsed, chain.intermediate, chain.ark, { cert: 'ASK/ASVK', issuer: 'ARK' }),
-    checkSignedBy(parsed, chain.leaf, chain.intermediate, { cert: 'VCEK/VLEK', issuer: 'ASK/ASVK' }),
-    checkReportSignature(report, parsed),
+  // The chain's own checks are made once per endorsements (and memoised with them); the report's
+  // signature, the time and the report-to-certificate bindings are checked on every call.
+  const [assessment, signature] = await Promise.all([
+    verdicts.assessment(assessmentKey(report, callerProduct), () =>
+      assessChain(report, parsed, verdicts, callerProduct),
+    ),
+    checkReportSignature(report, verdicts),
   ]);
+  const { chain } = assessment;
 
-  record('ark_pinned', checkArkPinned(chain));
-  record('ark_self_signed', arkSelf);
-  record('ask_signed_by_ark', askByArk);
-  record('leaf_signed_by_ask', leafByAsk);
+  record('ark_pinned', assessment.arkPinned);
+  record('ark_self_signed', assessment.arkSelfSigned);
+  record('ask_signed_by_ark', assessment.askSignedByArk);
+  record('leaf_signed_by_ask', assessment.leafSignedByAsk);
   record('certs_valid_at_time', checkValidityAt(chain, now));
-  if (parsed.crl !== null) record('crl', await checkCrl(parsed, chain, now));
-  record('signer_matches_cert', checkSignerMatchesCert(report, chain, parsed));
-  record('product_matches_chain', checkProductMatchesChain(report, chain, parsed, callerProduct));
+  if (parsed.crl !== null) record('crl', await checkCrl(parsed.crl, verdicts, chain, now));
+  record('signer_matches_cert', assessment.signerMatchesCert);
+  record('product_matches_chain', assessment.productMatchesChain);
   record('cert_tcb_equals_reported_tcb', checkCertTcb(report, chain.product, parsed.extensions));
   // A VLEK is issued to a cloud provider, not to a chip: it has no hardware ID to compare.
   if (report.signingKey !== 'vlek') {
@@ -111,30 +114,35 @@ async function verifySnpReport(
   }
   record('report_signature', signature);
 
+  const claims = snpClaims(report, chain.product, parsed.signerClaims);
   return {
     tee: 'snp',
     valid: log.valid,
     error: log.error,
     checks: log.checks,
-    claims: snpClaims(report, chain.product, parsed),
-    appraisal: appraisalInput(report, chain.product, parsed),
+    claims,
+    appraisal: appraisalInput(report, claims, parsed),
   };
 }
 
-async function checkCrl(parsed: ParsedEndorsements, chain: ResolvedChain, now: Date): Promise<CheckResult> {
-  if (parsed.crl === null) return { ok: true };
+async function checkCrl(
+  crl: Crl,
+  verdicts: ChainVerdicts,
+  chain: ResolvedChain,
+  now: Date,
+): Promise<CheckResult> {
   if (chain.ark === null) {
     return { ok: false, code: 'ATTESTATION_CRL_INVALID', detail: 'no ARK to check the CRL signature with' };
   }
   return checkRevocation(
-    parsed.crl,
+    crl,
     { ark: chain.ark, intermediate: chain.intermediate, leaf: chain.leaf },
     now,
-    (issuer) => parsed.crlSignedBy(issuer),
+    (issuer) => verdicts.crlSignedBy(issuer),
   );
 }
 
-async function checkReportSignature(report: SnpReport, parsed: ParsedEndorsements): Promise<CheckResult> {
+async function checkReportSignature(report: SnpReport, verdicts: ChainVerdicts): Promise<CheckResult> {
   const fail = (detail: string): CheckResult => ({
     ok: false,
     code: 'ATTESTATION_SIGNATURE_INVALID',
@@ -146,9 +154,9 @@ async function checkReportSignature(report: SnpReport, parsed: ParsedEndorsement
   }
   const signature = signatureP1363(report);
   if (typeof signature === 'string') return fail(signature);
-  if (parsed.leafKey === null)
-    return fail(parsed.leafKeyProblem ?? 'the signer certificate has no usable key');
-  return (await verifyReportSignature(report, parsed.leafKey, signature))
+  const leafKey = await verdicts.leafKey();
+  if (leafKey.key === null) return fail(leafKey.problem);
+  return (await verifyReportSignature(report, leafKey.key, signature, verdicts.signatures))
     ? { ok: true, detail: 'ECDSA P-384 signature verifies with the signer certificate' }
     : fail('the ECDSA P-384 signature does not verify with the signer certificate');
 }
@@ -156,9 +164,9 @@ async function checkReportSignature(report: SnpReport, parsed: ParsedEndorsement
 const CHIP_ID_SIZE = 64;
 
 /** What the chip is for the residency inventory: CHIP_ID, or the VCEK's hwID when CHIP_ID is masked. */
-function hardwareIds(report: SnpReport, parsed: ParsedEndorsements): string[] {
+function hardwareIds(report: SnpReport, claims: SnpClaims, parsed: ParsedEndorsements): string[] {
   if (report.signingKey !== 'vcek') return [];
-  if (report.chipId.some((b) => b !== 0)) return [bytesToHex(report.chipId)];
+  if (report.chipId.some((b) => b !== 0)) return [claims.chip_id];
   const hwId = parsed.extensions.hwId;
   if (hwId === null || hwId.length > CHIP_ID_SIZE) return [];
   const padded = new Uint8Array(CHIP_ID_SIZE);
@@ -166,25 +174,22 @@ function hardwareIds(report: SnpReport, parsed: ParsedEndorsements): string[] {
   return [bytesToHex(padded)];
 }
 
-function appraisalInput(
-  report: SnpReport,
-  product: SnpProduct | null,
-  parsed: ParsedEndorsements,
-): AppraisalInput {
-  const policy = decodeGuestPolicy(report.policy);
-  const platform = decodePlatformInfo(report.platformInfo);
+/** The appraisal view, from the claims just made (the same decoded policy and hex strings). */
+function appraisalInput(report: SnpReport, claims: SnpClaims, parsed: ParsedEndorsements): AppraisalInput {
+  const { policy, platform_info_decoded: platform } = claims;
   const tcb: Record<string, number | string> = {};
-  if (product !== null) {
-    tcb.product = product;
-    for (const [name, value] of tcbComponents(decodeTcb(report.reportedTcb, product))) tcb[name] = value;
+  if (claims.product !== null) {
+    tcb.product = claims.product;
+    for (const [name, value] of tcbComponents(decodeTcb(report.reportedTcb, claims.product)))
+      tcb[name] = value;
   }
   return {
     tee: 'snp',
     insecure: false,
     debug: policy.debug,
-    measurements: { measurement: bytesToHex(report.measurement), host_data: bytesToHex(report.hostData) },
-    reportData: bytesToHex(report.reportData),
-    hardwareIds: hardwareIds(report, parsed),
+    measurements: { measurement: claims.measurement, host_data: claims.host_data },
+    reportData: claims.report_data,
+    hardwareIds: hardwareIds(report, claims, parsed),
     tcb,
     vmpl: report.vmpl,
     nonce: null,

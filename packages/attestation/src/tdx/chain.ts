@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import type { ErrorCode } from '@tresor/protocol';
 import { isSignedBy, sameCertificate, validityAt, type Certificate } from '../certs.js';
+import type { SignatureVerifier } from '../signatures/index.js';
 
 /**
  * Examination of an Intel certificate chain (PCK chain from the quote, or a collateral issuer
@@ -23,9 +24,10 @@ export interface ChainExamination {
 export async function examineChain(
   certificates: readonly Certificate[],
   root: Certificate,
+  signatures: SignatureVerifier,
 ): Promise<ChainExamination> {
   try {
-    return await examineLinks(certificates, root);
+    return await examineLinks(certificates, root, signatures);
   } catch {
     // @peculiar/x509 parses extensions lazily and throws on malformed ones: such a chain is refused.
     return {
@@ -39,17 +41,19 @@ export async function examineChain(
 async function examineLinks(
   certificates: readonly Certificate[],
   root: Certificate,
+  signatures: SignatureVerifier,
 ): Promise<ChainExamination> {
   const links = certificates.map(async (cert, i): Promise<string | undefined> => {
     const issuer = certificates[i + 1] ?? root;
     if (i + 1 < certificates.length && !isCa(issuer)) return `${commonName(issuer)} is not a CA certificate`;
-    if (!(await isSignedBy(cert, issuer)))
+    if (!(await isSignedBy(cert, issuer, signatures)))
       return `${commonName(cert)} is not signed by ${commonName(issuer)}`;
     return undefined;
   });
   const problems = (await Promise.all(links)).filter((p) => p !== undefined);
   const top = certificates.at(-1);
-  const anchored = top !== undefined && (sameCertificate(top, root) || (await isSignedBy(top, root)));
+  const anchored =
+    top !== undefined && (sameCertificate(top, root) || (await isSignedBy(top, root, signatures)));
   return {
     certificates,
     signatureProblem: certificates.length === 0 ? 'the chain is empty' : problems[0],

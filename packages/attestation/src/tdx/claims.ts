@@ -1,4 +1,5 @@
 import { bytesToHex } from '@tresor/crypto';
+// Table-driven (native `toHex` where the runtime has it): claims hex-encode ~1 KB per verification.
 import type { Certificate } from '../certs.js';
 import { commonName, issuerCommonName } from './chain.js';
 import type { TdxTcbInfo } from './collateral-schema.js';
@@ -169,6 +170,7 @@ export function quoteClaims(quote: TdxQuote): TdxClaims {
   };
 }
 
+/** Claims of the PCK certificate; `sgx` is its SGX extension. Made once per examined PCK chain. */
 export function pckClaims(pck: Certificate, sgx: PckSgxExtension): TdxPckClaims {
   return {
     fmspc: bytesToHex(sgx.fmspc),

@@ -1,9 +1,9 @@
 import type { ErrorCode } from '@tresor/protocol';
-import { crlCurrentAt, isRevokedBy, type Certificate, type Crl } from '../certs.js';
+import { crlCurrentAt, type Certificate, type Crl } from '../certs.js';
 import type { CheckLog } from '../check-log.js';
 import { chainValidityProblem, commonName, type ChainExamination } from './chain.js';
 import { tcbClaims, type TdxTcbClaims } from './claims.js';
-import type { CollateralExamination } from './collateral-examination.js';
+import type { CollateralExamination, IssuePeriod } from './collateral-examination.js';
 import type { Parsed } from './collateral-schema.js';
 import type { PckChainExamination } from './pck-chain.js';
 import type { TdxQuote } from './quote.js';
@@ -48,8 +48,8 @@ export async function recordCollateralChecks(
       ? undefined
       : 'the QE identity text is not signed by the TCB signing certificate',
   );
-  recordCurrency(log, 'tcb_info_current', x.tcbInfo, 'TCB info', now);
-  recordCurrency(log, 'qe_identity_current', x.qeIdentity, 'QE identity', now);
+  recordCurrency(log, 'tcb_info_current', x.tcbInfoPeriod, 'TCB info', now);
+  recordCurrency(log, 'qe_identity_current', x.qeIdentityPeriod, 'QE identity', now);
   await recordCrlChecks(log, inputs);
   return recordTcbLevel(log, inputs);
 }
@@ -82,18 +82,18 @@ function recordSignerChain(
 function recordCurrency(
   log: CheckLog,
   name: string,
-  document: Parsed<{ readonly issueDate: string; readonly nextUpdate: string }>,
+  period: Parsed<IssuePeriod>,
   what: string,
   now: Date,
 ): void {
-  if (!document.ok) {
-    log.fail(name, 'ATTESTATION_COLLATERAL_INVALID', document.problem);
+  if (!period.ok) {
+    log.fail(name, 'ATTESTATION_COLLATERAL_INVALID', period.problem);
     return;
   }
-  const { issueDate, nextUpdate } = document.value;
-  if (now.getTime() > Date.parse(nextUpdate)) {
+  const { issueDate, nextUpdate, issuedAt, dueAt } = period.value;
+  if (now.getTime() > dueAt) {
     log.fail(name, 'ATTESTATION_COLLATERAL_EXPIRED', `the ${what} was due for renewal at ${nextUpdate}`);
-  } else if (now.getTime() < Date.parse(issueDate)) {
+  } else if (now.getTime() < issuedAt) {
     log.fail(
       name,
       'ATTESTATION_COLLATERAL_INVALID',
@@ -136,8 +136,8 @@ async function recordCrlChecks(log: CheckLog, inputs: CollateralCheckInputs): Pr
   if (stale === undefined) log.pass('crls_current');
   else log.fail('crls_current', ...crlCurrencyFailure(stale, now));
 
-  recordNotRevoked(log, 'pck_not_revoked', pck, pckCrl);
-  recordNotRevoked(log, 'pck_ca_not_revoked', pckCa, rootCaCrl);
+  recordNotRevoked(log, 'pck_not_revoked', pck, (cert) => x.listedIn(pckCrl, cert));
+  recordNotRevoked(log, 'pck_ca_not_revoked', pckCa, (cert) => x.listedIn(rootCaCrl, cert));
 }
 
 function crlCurrencyFailure(crl: Crl, now: Date): [ErrorCode, string] {
@@ -151,12 +151,17 @@ function crlCurrencyFailure(crl: Crl, now: Date): [ErrorCode, string] {
   return ['ATTESTATION_CRL_INVALID', `the CRL of ${issuer} was issued after the verification time`];
 }
 
-function recordNotRevoked(log: CheckLog, name: string, cert: Certificate | undefined, crl: Crl): void {
+function recordNotRevoked(
+  log: CheckLog,
+  name: string,
+  cert: Certificate | undefined,
+  listed: (cert: Certificate) => boolean,
+): void {
   if (cert === undefined) {
     log.fail(name, 'ATTESTATION_CERT_CHAIN_INVALID', 'the certificate to look up is missing from the quote');
     return;
   }
-  const revoked = isRevokedBy(cert, crl);
+  const revoked = listed(cert);
   log.check(
     name,
     !revoked,
@@ -179,8 +184,8 @@ function recordTcbLevel(log: CheckLog, inputs: CollateralCheckInputs): TdxTcbCla
     log.fail('tcb_level_found', 'ATTESTATION_CERT_CHAIN_INVALID', 'the PCK certificate TCB is unreadable');
     return undefined;
   }
-  const platform = ratePlatform(x.tcbInfo.value, chain.sgx, quote.body);
-  const qe = rateQuotingEnclave(x.qeIdentity.value, quote.qeReport);
+  const platform = ratePlatform(x.tcbInfo.value, chain.sgx, quote.body, x.hexFields);
+  const qe = rateQuotingEnclave(x.qeIdentity.value, quote.qeReport, x.hexFields);
   const overall = combineMatches(platform, qe);
   const claims = tcbClaims(x.tcbInfo.value, platform, qe);
   if (overall.matched) log.pass('tcb_level_found', `TCB status ${claims.status}`);

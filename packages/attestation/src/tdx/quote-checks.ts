@@ -21,6 +21,8 @@ export interface QuoteCheckInputs {
   readonly chain: PckChainExamination;
   readonly quoteSignatureValid: boolean;
   readonly qeReportSignatureValid: boolean;
+  /** The outcome of `qeReportDataBindsAttestationKey` for this quote (memoised by the caller). */
+  readonly attestationKeyBound: boolean;
   /** False when the caller supplied an Intel root CA that is not the pinned one. */
   readonly suppliedRootIsPinned: boolean;
   readonly root: Certificate;
@@ -53,7 +55,7 @@ export function recordQuoteChecks(log: CheckLog, inputs: QuoteCheckInputs): void
     );
   }
 
-  const bound = qeReportDataBindsAttestationKey(quote);
+  const bound = inputs.attestationKeyBound;
   log.check(
     'qe_report_data_binds_attestation_key',
     bound,

@@ -1,5 +1,5 @@
 import type { ErrorCode } from '@tresor/protocol';
-import { bytesToHex } from '@tresor/crypto';
+import { equalBytes, hexToBytes } from '@tresor/crypto';
 import type { IsvSvnLevel, TdQeIdentity, TdxTcbInfo } from './collateral-schema.js';
 import type { PckSgxExtension } from './pck-extension.js';
 import type { QeReport } from './qe-report.js';
@@ -67,11 +67,16 @@ export function combineMatches(platform: TcbMatch, qe: TcbMatch): TcbMatch {
   return { matched: true, rating: mergeRatings(platform.rating, qe.rating) };
 }
 
-export function ratePlatform(tcbInfo: TdxTcbInfo, pck: PckSgxExtension, body: TdReport): TcbMatch {
-  if (tcbInfo.fmspc.toLowerCase() !== bytesToHex(pck.fmspc)) {
+export function ratePlatform(
+  tcbInfo: TdxTcbInfo,
+  pck: PckSgxExtension,
+  body: TdReport,
+  hex: HexFields = new HexFields(),
+): TcbMatch {
+  if (!equalBytes(hex.bytes(tcbInfo.fmspc), pck.fmspc)) {
     return mismatch('FMSPC mismatch', 'ATTESTATION_COLLATERAL_INVALID');
   }
-  if (tcbInfo.pceId.toLowerCase() !== bytesToHex(pck.pceId)) {
+  if (!equalBytes(hex.bytes(tcbInfo.pceId), pck.pceId)) {
     return mismatch('PCE-ID mismatch', 'ATTESTATION_COLLATERAL_INVALID');
   }
   const teeTcbSvn = body.teeTcbSvn;
@@ -84,7 +89,7 @@ export function ratePlatform(tcbInfo: TdxTcbInfo, pck: PckSgxExtension, body: Td
   if (level === undefined) return mismatch('no matching TCB level', 'TCB_UNRECOGNISED');
   const platform = rating(level.tcbStatus, level.advisoryIDs);
   if (!platform.matched) return platform;
-  const module = rateTdxModule(tcbInfo, body);
+  const module = rateTdxModule(tcbInfo, body, hex);
   if (!module.matched) return module;
   return module.rating === undefined
     ? platform
@@ -95,6 +100,7 @@ export function ratePlatform(tcbInfo: TdxTcbInfo, pck: PckSgxExtension, body: Td
 function rateTdxModule(
   tcbInfo: TdxTcbInfo,
   body: TdReport,
+  hex: HexFields,
 ):
   { readonly matched: true; readonly rating: TcbRating | undefined } | Extract<TcbMatch, { matched: false }> {
   const minorSvn = body.teeTcbSvn[0] ?? 0;
@@ -103,14 +109,14 @@ function rateTdxModule(
   if (major === 0 || identities.length === 0) {
     const module = tcbInfo.tdxModule;
     if (module === undefined) return mismatch('TCB info has no TDX module', 'TCB_UNRECOGNISED');
-    return moduleSignerMatches(module, body)
+    return moduleSignerMatches(module, body, hex)
       ? { matched: true, rating: undefined }
       : mismatch('TDX module MRSIGNER mismatch', 'TCB_UNRECOGNISED');
   }
   const id = `TDX_${major.toString(16).toUpperCase().padStart(2, '0')}`;
   const identity = identities.find((candidate) => candidate.id.toUpperCase() === id);
   if (identity === undefined) return mismatch(`no TDX module identity ${id}`, 'TCB_UNRECOGNISED');
-  if (!moduleSignerMatches(identity, body))
+  if (!moduleSignerMatches(identity, body, hex))
     return mismatch('TDX module MRSIGNER mismatch', 'TCB_UNRECOGNISED');
   const level = firstLevelAtOrBelow(identity.tcbLevels, minorSvn);
   if (level === undefined) return mismatch('TDX module ISVSVN below minimum', 'TCB_UNRECOGNISED');
@@ -122,15 +128,20 @@ function rateTdxModule(
 function moduleSignerMatches(
   module: { readonly mrsigner: string; readonly attributes: string; readonly attributesMask: string },
   body: TdReport,
+  hex: HexFields,
 ): boolean {
   return (
-    module.mrsigner.toLowerCase() === bytesToHex(body.mrSignerSeam) &&
-    maskedEqual(module.attributes, module.attributesMask, body.seamAttributes)
+    equalBytes(hex.bytes(module.mrsigner), body.mrSignerSeam) &&
+    maskedEqual(hex.bytes(module.attributes), hex.bytes(module.attributesMask), body.seamAttributes)
   );
 }
 
-export function rateQuotingEnclave(identity: TdQeIdentity, qe: QeReport): TcbMatch {
-  if (identity.mrsigner.toLowerCase() !== bytesToHex(qe.mrSigner)) {
+export function rateQuotingEnclave(
+  identity: TdQeIdentity,
+  qe: QeReport,
+  hex: HexFields = new HexFields(),
+): TcbMatch {
+  if (!equalBytes(hex.bytes(identity.mrsigner), qe.mrSigner)) {
     return mismatch('QE MRSIGNER mismatch', 'ATTESTATION_COLLATERAL_INVALID');
   }
   if (identity.isvprodid !== qe.isvProdId)
@@ -141,7 +152,7 @@ export function rateQuotingEnclave(identity: TdQeIdentity, qe: QeReport): TcbMat
   if ((qe.miscSelect & miscselectMask) >>> 0 !== (miscselect & miscselectMask) >>> 0) {
     return mismatch('QE MISCSELECT mismatch', 'ATTESTATION_COLLATERAL_INVALID');
   }
-  if (!maskedEqual(identity.attributes, identity.attributesMask, qe.attributes)) {
+  if (!maskedEqual(hex.bytes(identity.attributes), hex.bytes(identity.attributesMask), qe.attributes)) {
     return mismatch('QE ATTRIBUTES mismatch', 'ATTESTATION_COLLATERAL_INVALID');
   }
   const level = firstLevelAtOrBelow(identity.tcbLevels, qe.isvSvn);
@@ -153,14 +164,31 @@ function firstLevelAtOrBelow(levels: readonly IsvSvnLevel[], isvSvn: number): Is
   return levels.find((level) => level.tcb.isvsvn <= isvSvn);
 }
 
-/** `expectedHex` and `maskHex` are byte strings in memory order, as Intel writes them. */
-function maskedEqual(expectedHex: string, maskHex: string, actual: Uint8Array): boolean {
+/** `expected` and `mask` are byte strings in memory order, as Intel writes them. */
+function maskedEqual(expected: Uint8Array, mask: Uint8Array, actual: Uint8Array): boolean {
   for (let i = 0; i < actual.length; i++) {
-    const expected = parseInt(expectedHex.slice(2 * i, 2 * i + 2), 16);
-    const mask = parseInt(maskHex.slice(2 * i, 2 * i + 2), 16);
-    if (((actual[i] ?? 0) & mask) !== (expected & mask)) return false;
+    const m = mask[i] ?? 0;
+    if (((actual[i] ?? 0) & m) !== ((expected[i] ?? 0) & m)) return false;
   }
   return true;
+}
+
+/**
+ * The hex fields of collateral documents as bytes, each decoded once (the schema has checked they
+ * are hex of the right length). One lives with each examined collateral file, so quotes rated
+ * against the same collateral again and again do not decode it again.
+ */
+export class HexFields {
+  readonly #decoded = new Map<string, Uint8Array>();
+
+  bytes(hex: string): Uint8Array {
+    let bytes = this.#decoded.get(hex);
+    if (bytes === undefined) {
+      bytes = hexToBytes(hex);
+      this.#decoded.set(hex, bytes);
+    }
+    return bytes;
+  }
 }
 
 function rating(status: string, advisoryIds: readonly string[] | undefined): TcbMatch {

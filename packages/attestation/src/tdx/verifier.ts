@@ -1,7 +1,8 @@
 import { CheckLog } from '../check-log.js';
+import { webCryptoSignatureVerifier, type SignatureVerifier } from '../signatures/index.js';
 import type { VerificationResult, Verifier, VerifyOptions } from '../types.js';
 import { tdxAppraisalInput } from './appraisal-input.js';
-import { pckClaims, quoteClaims, type TdxClaims, type TdxTcbClaims } from './claims.js';
+import { quoteClaims, type TdxClaims, type TdxTcbClaims } from './claims.js';
 import { recordCollateralChecks } from './collateral-checks.js';
 import { verifyP256 } from './ecdsa-p256.js';
 import { intelSgxRootCa } from './intel-root.js';
@@ -26,6 +27,11 @@ export interface TdxVerifierOptions {
    * 64-entry cache. `null` disables caching, so every call does all the work again.
    */
   readonly cache?: TdxVerificationCache | null;
+  /**
+   * Checks every signature (quote, QE report, chains, collateral, CRLs). Default: WebCrypto, which
+   * runs in browsers; servers pass `nodeSignatureVerifier` from `@tresor/attestation/node`.
+   */
+  readonly signatures?: SignatureVerifier;
 }
 
 /** A `Verifier` whose results carry typed TDX claims. */
@@ -48,11 +54,12 @@ export interface TdxVerifier extends Verifier<TdxQuote, TdxEndorsements> {
  */
 export function createTdxVerifier(options: TdxVerifierOptions = {}): TdxVerifier {
   const configured = options.cache === undefined ? new TdxVerificationCache() : options.cache;
+  const signatures = options.signatures ?? webCryptoSignatureVerifier;
   return {
     tee: 'tdx',
     parse: parseTdxQuote,
     verify: (quote, endorsements, { now }) =>
-      verifyTdxQuote(quote, endorsements, now, configured ?? new TdxVerificationCache(0)),
+      verifyTdxQuote(quote, endorsements, now, configured ?? new TdxVerificationCache(0), signatures),
   };
 }
 
@@ -64,26 +71,26 @@ async function verifyTdxQuote(
   endorsements: TdxEndorsements,
   now: Date,
   cache: TdxVerificationCache,
+  signatures: SignatureVerifier,
 ): Promise<VerificationResult<TdxClaims>> {
   const root = intelSgxRootCa();
   // Endorsement files are read first so a malformed one fails before any work is spent.
   const suppliedRootIsPinned =
     endorsements.intelRootCa === undefined || cache.isPinnedRoot(endorsements.intelRootCa);
   const collateralWork =
-    endorsements.collateral === undefined ? undefined : cache.collateral(endorsements.collateral, root);
+    endorsements.collateral === undefined
+      ? undefined
+      : cache.collateral(endorsements.collateral, root, signatures);
 
   // The two quote signatures, the chain and the collateral are independent: run them together.
-  const chainWork = cache.pckChain(quote.pckChainPem, root);
+  const chainWork = cache.pckChain(quote.pckChainPem, root, signatures);
   const [quoteSignatureValid, qeReportSignatureValid, chain, examination] = await Promise.all([
     cache
-      .attestationKey(quote.attestationKey)
-      .then((key) => key !== undefined && verifyP256(key, quote.quoteSignature, quote.signedRegion)),
-    chainWork.then(
-      (c) =>
-        c.readable &&
-        c.pckKey !== undefined &&
-        verifyP256(c.pckKey, quote.qeReportSignature, quote.qeReport.raw),
-    ),
+      .attestationKey(quote.attestationKey, signatures)
+      .then(
+        (key) => key !== undefined && verifyP256(key, quote.quoteSignature, quote.signedRegion, signatures),
+      ),
+    chainWork.then((c) => c.readable && c.qeReportSignedByPck(quote.qeReport.raw, quote.qeReportSignature)),
     chainWork,
     collateralWork,
   ]);
@@ -94,6 +101,7 @@ async function verifyTdxQuote(
     chain,
     quoteSignatureValid,
     qeReportSignatureValid,
+    attestationKeyBound: cache.attestationKeyBound(quote),
     suppliedRootIsPinned,
     root,
     now,
@@ -106,7 +114,10 @@ async function verifyTdxQuote(
   const sgx = chain.readable ? chain.sgx : undefined;
   const claims: TdxClaims = {
     ...quoteClaims(quote),
-    ...(chain.readable && sgx !== undefined ? { pck: pckClaims(chain.pck, sgx) } : {}),
+    // A copy per result, so a caller that edits its claims cannot change another result's.
+    ...(chain.readable && chain.claims !== undefined
+      ? { pck: { ...chain.claims, cpusvn_components: [...chain.claims.cpusvn_components] } }
+      : {}),
     ...(tcb === undefined ? {} : { tcb }),
   };
   return {
