@@ -4,14 +4,15 @@ import { basename, dirname, join } from 'node:path';
 import { TresorError } from '@tresor/protocol';
 
 /**
- * Replaces `path` atomically with `text`, readable by its owner only: write a 0600 temp file in the
- * same directory, fsync it, rename it over the target (atomic on POSIX file systems), fsync the
- * directory so the rename itself survives a crash. Readers see the old or the new file, never a mix.
+ * Replaces `path` atomically with `text`: write a temp file in the same directory (mode 0600, readable
+ * by its owner only, unless `mode` says otherwise — e.g. 0644 for signed public documents), fsync it,
+ * rename it over the target (atomic on POSIX file systems), fsync the directory so the rename itself
+ * survives a crash. Readers see the old or the new file, never a mix.
  */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
+export async function writeFileAtomic(path: string, text: string, mode = 0o600): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    const handle = await open(temp, 'wx', 0o600);
+    const handle = await open(temp, 'wx', mode);
     try {
       await handle.writeFile(text, 'utf8');
       await handle.sync();

@@ -68,3 +68,4 @@ export {
   type KeyReleasePolicy,
   type TenantPolicy,
 } from './kyok/release-policy.js';
+export { writeFileAtomic } from './atomic-file.js';

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { RevocationList, loadKyokServerConfig, parseTenantId, serveKyok } from '@tresor/keystore';
 import type { CliIo } from '../io.js';
 import type { CommandModule } from '../program.js';
+import { untilSignal } from '../signals.js';
 
 interface TenantFlags {
   readonly stateDir: string;
@@ -65,16 +66,4 @@ export const kyokCommands: CommandModule = (program, io) => {
 
 function revocations(io: CliIo, flags: TenantFlags): RevocationList {
   return new RevocationList(resolve(io.cwd, flags.stateDir), () => io.now());
-}
-
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolveSignal) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolveSignal(signal);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
 }

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadDeploymentConfig, startTrustService } from '@tresor/trust';
 import type { CliIo } from '../io.js';
+import { untilSignal } from '../signals.js';
 
 /** `tresor trust serve --config <file>`: runs the trust service until SIGINT or SIGTERM. */
 export function registerTrustServe(trust: Command, io: CliIo): void {
@@ -25,16 +26,4 @@ export function registerTrustServe(trust: Command, io: CliIo): void {
       await service.close();
       io.stdout.write(`stopped on ${signal}\n`);
     });
-}
-
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolveSignal) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolveSignal(signal);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
 }

@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '@tresor/keystore';
 import { TresorError } from '@tresor/protocol';
 
 /**
@@ -49,31 +48,9 @@ export class FileDocumentRepository implements DocumentRepository {
     }
   }
 
-  /**
-   * Writes a temp file in the same directory, fsyncs it, renames it over the target (atomic on
-   * POSIX file systems) and fsyncs the directory, so a crash leaves the old or the new document.
-   */
+  /** Replaced atomically (temp file, fsync, rename, directory fsync): a crash leaves the old or the new document. */
   async save(jws: string): Promise<void> {
-    const temp = join(dirname(this.#path), `.${basename(this.#path)}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      const handle = await open(temp, 'wx', 0o644);
-      try {
-        await handle.writeFile(`${jws}\n`, 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, this.#path);
-      const dir = await open(dirname(this.#path), 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
-    } catch (cause) {
-      await unlink(temp).catch(() => undefined);
-      throw new TresorError('OUTPUT_UNWRITABLE', `cannot write ${this.#path}`, { cause });
-    }
+    await writeFileAtomic(this.#path, `${jws}\n`, 0o644);
   }
 }
 
