@@ -1,7 +1,7 @@
 import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTresorError } from '@tresor/protocol';
@@ -180,6 +180,36 @@ describe('file keystore on disk', () => {
     await expectCode(FileKeyStore.open(o), 'INPUT_UNREADABLE');
     await expectCode(FileKeyStore.open(options({ passphrase: passphrase('short') })), 'CONFIG_INVALID');
     await expectCode(FileKeyStore.open(options({ scryptLog2N: 12 })), 'CONFIG_INVALID');
+  });
+
+  it('signs with a key parsed once, and stops the moment the key is disabled, destroyed or closed', async () => {
+    const store = await FileKeyStore.open(options());
+    const { id } = await store.createSigningKey('ES256');
+    const other = await store.createSigningKey('ES256');
+    const jwk = await store.publicKey(id);
+    const publicKey = createPublicKey({
+      key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
+      format: 'jwk',
+    });
+    const signs = async (keyId: typeof id, message: Uint8Array): Promise<boolean> =>
+      verify(
+        'sha256',
+        message,
+        { key: publicKey, dsaEncoding: 'ieee-p1363' },
+        await store.sign(keyId, message),
+      );
+    for (let n = 0; n < 3; n++) expect(await signs(id, new Uint8Array([n]))).toBe(true);
+    // Each key signs with its own material, however often both are used.
+    expect(await signs(other.id, new Uint8Array([7]))).toBe(false);
+    await store.disable(id);
+    await expectCode(store.sign(id, new Uint8Array(1)), 'KEY_DISABLED');
+    await store.enable(id);
+    expect(await signs(id, new Uint8Array([4]))).toBe(true);
+    await store.destroy(id);
+    await expectCode(store.sign(id, new Uint8Array(1)), 'KEY_DESTROYED');
+    expect(await store.sign(other.id, new Uint8Array(1))).toHaveLength(64);
+    await store.close();
+    await expectCode(store.sign(other.id, new Uint8Array(1)), 'KEYSTORE_UNAVAILABLE');
   });
 
   it('refuses use after close', async () => {

@@ -71,6 +71,13 @@ export class FileKeyStore implements KeyStore {
   #set: FileKeySet;
   #writes: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /**
+   * Parsed private keys, by the material they were made from. Parsing PKCS#8 DER into a KeyObject
+   * costs more than the ECDSA signature itself, and the trust service signs a token per
+   * attestation. An entry is only reached after `#usable` has checked the key's current state, so a
+   * disabled key refuses at once; destroy and close drop entries together with the material.
+   */
+  #privateKeys = new Map<SecretKeyBytes, KeyObject>();
 
   private constructor(path: string, sealing: FileSealingKey, set: FileKeySet, now: () => Date) {
     this.#path = path;
@@ -159,7 +166,10 @@ export class FileKeyStore implements KeyStore {
   async sign(keyId: KeyId, message: Uint8Array): Promise<Uint8Array> {
     const entry = this.#usable(keyId, 'signing');
     const curve = curveFor(entry.meta.algorithm as SigningAlgorithm);
-    const signature = nodeSign(curve.hash, message, { key: privateKeyOf(entry), dsaEncoding: 'ieee-p1363' });
+    const signature = nodeSign(curve.hash, message, {
+      key: this.#privateKey(entry.material),
+      dsaEncoding: 'ieee-p1363',
+    });
     return Promise.resolve(new Uint8Array(signature));
   }
 
@@ -216,6 +226,7 @@ export class FileKeyStore implements KeyStore {
         result: meta,
         // The material is zeroed only once the file no longer holds it.
         after: () => {
+          if (entry.material !== null) this.#privateKeys.delete(entry.material);
           entry.material?.dispose();
         },
       };
@@ -226,6 +237,7 @@ export class FileKeyStore implements KeyStore {
     if (this.#closed) return;
     await this.#writes.catch(() => undefined);
     this.#closed = true;
+    this.#privateKeys = new Map();
     for (const entry of this.#set.keys.values()) entry.material?.dispose();
     this.#set.importKey?.dispose();
     this.#sealing.key.dispose();
@@ -238,6 +250,15 @@ export class FileKeyStore implements KeyStore {
   #entry(keyId: KeyId): FileKeyEntry {
     this.#open();
     return entryIn(this.#set, keyId);
+  }
+
+  #privateKey(material: SecretKeyBytes): KeyObject {
+    let key = this.#privateKeys.get(material);
+    if (key === undefined) {
+      key = material.expose((der) => createPrivateKey(pkcs8(der)));
+      this.#privateKeys.set(material, key);
+    }
+    return key;
   }
 
   #usable(keyId: KeyId, kind: KeyKind): FileKeyEntry & { readonly material: SecretKeyBytes } {

@@ -8,11 +8,12 @@ import {
   type CheckpointKind,
 } from './audit-checkpoint.js';
 import { parseAuditEntry, type AuditEntry } from './audit-entry.js';
-import { GENESIS_HASH, isHash, sealAuditRecord, type AuditRecord } from './audit-record.js';
+import { encodeDetails, GENESIS_HASH, isHash, sealAuditRecord, type AuditRecord } from './audit-record.js';
 import type { AuditLogReader, AuditRepository } from './audit-repository.js';
 import { assertAuditLogIntact, verifyAuditLog, type AuditVerification } from './audit-verify.js';
 import { ChainWalker, type ChainHead } from './chain-walker.js';
 import { CheckpointKeys, type CheckpointSigner } from './checkpoint-keys.js';
+import { GroupCommit } from './group-commit.js';
 
 export interface AuditLogOptions {
   /** Signs checkpoints and anchors; its public key is what `tresor audit verify` is given. */
@@ -22,6 +23,8 @@ export interface AuditLogOptions {
   readonly checkpointEvery?: number;
   /** A checkpoint once the oldest uncovered record is this old (checked on append and by {@link AuditLog.scheduleCheckpoints}). Default 60 s. */
   readonly checkpointIntervalMs?: number;
+  /** At most this many concurrent appends share one transaction (group commit). Default 256. */
+  readonly maxBatchRecords?: number;
 }
 
 /** What a purge removed: records 1..purgedThrough (null when nothing was old enough). */
@@ -50,14 +53,23 @@ export class AuditLog {
   readonly #clock: Clock;
   readonly #every: number;
   readonly #intervalMs: number;
+  readonly #appends: GroupCommit<AuditEntry, AuditRecord>;
 
   constructor(repository: AuditRepository, options: AuditLogOptions) {
     const every = options.checkpointEvery ?? 1000;
     const intervalMs = options.checkpointIntervalMs ?? 60_000;
-    if (!Number.isSafeInteger(every) || every < 1 || !Number.isFinite(intervalMs) || intervalMs <= 0) {
+    const maxBatch = options.maxBatchRecords ?? 256;
+    if (
+      !Number.isSafeInteger(every) ||
+      every < 1 ||
+      !Number.isFinite(intervalMs) ||
+      intervalMs <= 0 ||
+      !Number.isSafeInteger(maxBatch) ||
+      maxBatch < 1
+    ) {
       throw new TresorError(
         'CONFIG_INVALID',
-        'checkpointEvery is a positive integer and checkpointIntervalMs a positive number',
+        'checkpointEvery and maxBatchRecords are positive integers, checkpointIntervalMs a positive number',
       );
     }
     this.#repository = repository;
@@ -66,36 +78,49 @@ export class AuditLog {
     this.#clock = options.clock ?? systemClock;
     this.#every = every;
     this.#intervalMs = intervalMs;
+    this.#appends = new GroupCommit((entries) => this.#appendBatch(entries), maxBatch);
   }
 
   /**
-   * Appends one record and, when due, a checkpoint. The record is durable once the append
-   * transaction commits; if the checkpoint then fails (keystore unreachable) the error is thrown
-   * and the next append or scheduled run retries it.
+   * Appends one record and, when due, a checkpoint. Concurrent appends are committed together
+   * (group commit, group-commit.ts): this resolves once the transaction holding the record has
+   * committed, so the record is durable when it does. If the checkpoint then fails (keystore
+   * unreachable) the error is thrown and the next append or scheduled run retries it.
    *
    * @throws TresorError STORAGE_RECORD_INVALID for an entry with content- or secret-named details,
-   *   malformed fields, or details over 4 KiB.
+   *   malformed fields, or details over 4 KiB (checked before it joins a batch, so it never fails
+   *   the records committed with it).
    */
   async append(entry: AuditEntry): Promise<AuditRecord> {
-    const checked = parseAuditEntry(entry, (problem) => {
+    const refuse = (problem: string): never => {
       throw new TresorError('STORAGE_RECORD_INVALID', `audit entry: ${problem}`);
-    });
+    };
+    const checked = parseAuditEntry(entry, refuse);
+    encodeDetails(checked.details ?? {}, refuse);
+    return this.#appends.submit(checked);
+  }
+
+  async #appendBatch(entries: readonly AuditEntry[]): Promise<AuditRecord[]> {
     // The time is read under the append lock, so records from several writers are in time order
     // as far as their clocks agree.
-    const record = await this.#repository.append((head) =>
-      sealAuditRecord({
-        seq: head.count + 1,
-        time: this.#now(),
-        actor: checked.actor,
-        action: checked.action,
-        target: checked.target,
-        outcome: checked.outcome,
-        details: checked.details ?? {},
-        prev: head.hash,
-      }),
+    const records = await this.#repository.append(
+      entries.map(
+        (checked) =>
+          (head: ChainHead): AuditRecord =>
+            sealAuditRecord({
+              seq: head.count + 1,
+              time: this.#now(),
+              actor: checked.actor,
+              action: checked.action,
+              target: checked.target,
+              outcome: checked.outcome,
+              details: checked.details ?? {},
+              prev: head.hash,
+            }),
+      ),
     );
     await this.checkpointIfDue();
-    return record;
+    return records;
   }
 
   /** Signs a checkpoint when N records or T seconds have gone uncovered; returns it, if one was made. */

@@ -31,8 +31,11 @@ export interface AuditLogReader {
  */
 export interface AuditRepository {
   read<T>(work: (reader: AuditLogReader) => Promise<T>): Promise<T>;
-  /** In one serialised transaction: reads the head, lets `build` make the next record, inserts it. */
-  append(build: (head: ChainHead) => AuditRecord): Promise<AuditRecord>;
+  /**
+   * In one serialised transaction: reads the head, then lets each builder in turn make the next
+   * record (the head advancing with each) and inserts it. All are committed together or none is.
+   */
+  append(builds: readonly ((head: ChainHead) => AuditRecord)[]): Promise<AuditRecord[]>;
   /** Stores a checkpoint; false when one of that kind and count exists already (another writer made it). */
   addCheckpoint(checkpoint: AuditCheckpoint): Promise<boolean>;
   /**
@@ -157,32 +160,37 @@ export class SqlAuditRepository implements AuditRepository {
     return this.#client.transaction({ mode: 'read' }, (tx) => work(reader(tx)));
   }
 
-  append(build: (head: ChainHead) => AuditRecord): Promise<AuditRecord> {
+  append(builds: readonly ((head: ChainHead) => AuditRecord)[]): Promise<AuditRecord[]> {
     return this.#client.transaction({ mode: 'write', lock: 'audit' }, async (tx) => {
-      const head = await readHead(tx);
-      const record = build(head);
-      if (record.seq !== head.count + 1 || record.prev !== head.hash) {
-        throw new TresorError('INTERNAL_ERROR', 'an audit record was built for another head of the chain');
+      let head = await readHead(tx);
+      const records: AuditRecord[] = [];
+      for (const build of builds) {
+        const record = build(head);
+        if (record.seq !== head.count + 1 || record.prev !== head.hash) {
+          throw new TresorError('INTERNAL_ERROR', 'an audit record was built for another head of the chain');
+        }
+        const details = encodeDetails(record.details, (problem) => {
+          throw new TresorError('STORAGE_RECORD_INVALID', `audit entry: ${problem}`);
+        });
+        await tx.execute(
+          `INSERT INTO audit_records (${RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            record.seq,
+            record.time,
+            record.actor.type,
+            record.actor.id,
+            record.action,
+            record.target,
+            record.outcome,
+            details,
+            record.prev,
+            record.hash,
+          ],
+        );
+        records.push(record);
+        head = { count: record.seq, hash: record.hash };
       }
-      const details = encodeDetails(record.details, (problem) => {
-        throw new TresorError('STORAGE_RECORD_INVALID', `audit entry: ${problem}`);
-      });
-      await tx.execute(
-        `INSERT INTO audit_records (${RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [
-          record.seq,
-          record.time,
-          record.actor.type,
-          record.actor.id,
-          record.action,
-          record.target,
-          record.outcome,
-          details,
-          record.prev,
-          record.hash,
-        ],
-      );
-      return record;
+      return records;
     });
   }
 

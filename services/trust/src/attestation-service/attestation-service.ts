@@ -125,7 +125,7 @@ export class AttestationService {
         "the runtime-data nonce is not this session's challenge; bind the nonce from POST /kbs/v0/auth",
       );
     }
-    const teePublicKey = await parseTeePublicKey(attestation.runtimeData.teePubkey);
+    const teePublicKey = parseTeePublicKey(attestation.runtimeData.teePubkey);
     const runtimeData = primaryRuntimeData(teePublicKey.jwk, nonce, attestation.additionalEvidence);
     const verification = {
       ...(this.#options.verifiers === undefined ? {} : { verifiers: this.#options.verifiers }),
@@ -137,8 +137,11 @@ export class AttestationService {
       now,
     };
     const primary = await verifyPrimaryEvidence(request.tee, attestation.primaryEvidence, verification);
-    const gpuNonce = await additionalDeviceNonce(teePublicKey.jwk, nonce);
-    const gpus = await verifyAdditionalEvidence(attestation.additionalEvidence, gpuNonce, verification);
+    const gpus = await verifyAdditionalEvidence(
+      attestation.additionalEvidence,
+      additionalDeviceNonce(teePublicKey.jwk, nonce),
+      verification,
+    );
 
     const appraisal = await appraise([primary.result, ...gpus], this.#policy, {
       now,

@@ -6,7 +6,11 @@ import {
   toArrayBuffer,
   utf8Encode,
 } from '@tresor/crypto';
-import { createSampleEvidence, SAMPLE_SIGNATURE_CONTEXT, type SampleSigningKey } from '@tresor/attestation';
+import {
+  createSampleEvidenceAsync,
+  SAMPLE_SIGNATURE_CONTEXT,
+  type SampleSigningKey,
+} from '@tresor/attestation';
 import type { PrimaryTee } from './protocol.js';
 
 /** What an attester is asked for: evidence binding `reportData` (runtime-data.ts). */
@@ -49,7 +53,7 @@ const DIGESTS = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' } as c
 /**
  * Signed sample evidence with an `init_data` member: the signature covers
  * SAMPLE_SIGNATURE_CONTEXT || 0x00 || JCS(members) (packages/attestation sample/evidence.ts), which
- * `createSampleEvidence` does not yet offer for init data.
+ * `createSampleEvidenceAsync` does not yet offer for init data.
  */
 async function sampleEvidenceWithInitData(
   options: SampleAttesterOptions,
@@ -71,7 +75,7 @@ async function sampleEvidenceWithInitData(
     new Uint8Array([0]),
     utf8Encode(canonicalJson(members)),
   );
-  return { ...members, signature: bytesToBase64(options.signingKey.sign(message)) };
+  return { ...members, signature: bytesToBase64(await options.signingKey.signAsync(message)) };
 }
 
 /** The sample (software) TEE: evidence signed with the installation key. It protects nothing. */
@@ -82,7 +86,7 @@ export function sampleAttester(options: SampleAttesterOptions): KbsAttester {
     async primaryEvidence({ reportData }) {
       if (options.initData !== undefined)
         return sampleEvidenceWithInitData(options, reportData, options.initData);
-      const bytes = createSampleEvidence({
+      const bytes = await createSampleEvidenceAsync({
         reportData,
         svn: options.svn ?? 1,
         signingKey: options.signingKey,

@@ -1,4 +1,3 @@
-import { flattenedDecrypt } from 'jose';
 import { TresorError, isErrorCode, type ErrorCode } from '@tresor/protocol';
 import { utf8Decode, utf8Encode } from '@tresor/crypto';
 import type { KbsAttester } from './attester.js';
@@ -9,6 +8,7 @@ import {
   type TransportResponse,
 } from './client-transport.js';
 import { KBS_ERROR_TYPE_PREFIX, KBS_PREFIX, KBS_PROTOCOL_VERSION, KBS_SESSION_COOKIE } from './protocol.js';
+import { decryptFromKbs } from './jwe-decrypt.js';
 import { additionalDeviceNonce, expectedReportData, primaryRuntimeData } from './runtime-data.js';
 import type { TeePublicKeyJwk } from './tee-public-key.js';
 
@@ -162,7 +162,7 @@ export class KbsClient {
         ? ''
         : JSON.stringify(
             await this.#attester.additionalEvidence({
-              gpuNonce: await additionalDeviceNonce(teePubkey, nonce),
+              gpuNonce: additionalDeviceNonce(teePubkey, nonce),
             }),
           );
     const reportData = await expectedReportData(primaryRuntimeData(teePubkey, nonce, additional));
@@ -197,7 +197,9 @@ export class KbsClient {
     for (let attempt = 1; ; attempt++) {
       const attested = this.#attested ?? (await this.#attestAndKeep());
       const response = await this.#transport.request('GET', path, { cookie: attested.cookie });
-      if (response.status === 200) return this.#decrypt(response, attested.privateKey);
+      if (response.status === 200) {
+        return decryptFromKbs(parseJson(response.body, 'the resource request'), attested.privateKey);
+      }
       const error = refusal(response, `GET ${path}`);
       this.#attested = undefined;
       const sessionProblem = response.status === 401 && error.code !== 'POLICY_DENIED';
@@ -212,23 +214,5 @@ export class KbsClient {
   async #attestAndKeep(): Promise<Attested> {
     await this.attest();
     return this.#attested!;
-  }
-
-  async #decrypt(response: TransportResponse, privateKey: CryptoKey): Promise<Uint8Array> {
-    const jwe = parseJson(response.body, 'the resource request');
-    try {
-      const { plaintext } = await flattenedDecrypt(
-        jwe as unknown as Parameters<typeof flattenedDecrypt>[0],
-        privateKey,
-        { keyManagementAlgorithms: ['ECDH-ES+A256KW'], contentEncryptionAlgorithms: ['A256GCM'] },
-      );
-      return plaintext;
-    } catch (cause) {
-      throw new TresorError(
-        'KBS_RESPONSE_INVALID',
-        'the resource JWE does not decrypt with the attested key',
-        { cause },
-      );
-    }
   }
 }

@@ -18,7 +18,7 @@ async function teeKey(alg: 'ECDH-ES+A256KW' | 'RSA-OAEP-256', crv?: 'P-256' | 'P
     modulusLength: 2048,
   });
   const jwk = await exportJWK(publicKey);
-  const tee = await parseTeePublicKey(
+  const tee = parseTeePublicKey(
     alg === 'RSA-OAEP-256'
       ? { kty: 'RSA', alg, n: jwk.n, e: jwk.e }
       : { kty: 'EC', crv, alg, x: jwk.x, y: jwk.y },
@@ -32,7 +32,7 @@ const plaintext = new TextEncoder().encode('the model key');
 describe('JWE to the TEE key, as Trustee builds it', () => {
   it.each(['P-256', 'P-384', 'P-521'] as const)('ECDH-ES+A256KW on %s decrypts with jose', async (crv) => {
     const { tee, privateKey } = await teeKey('ECDH-ES+A256KW', crv);
-    const jwe = await encryptForTee(tee, plaintext);
+    const jwe = encryptForTee(tee, plaintext);
     const { plaintext: out, protectedHeader } = await flattenedDecrypt(jwe, privateKey);
     expect(new TextDecoder().decode(out)).toBe('the model key');
     expect(protectedHeader).toMatchObject({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', epk: { kty: 'EC', crv } });
@@ -41,7 +41,7 @@ describe('JWE to the TEE key, as Trustee builds it', () => {
 
   it("RSA-OAEP-256 decrypts with jose; the header is Trustee's exactly", async () => {
     const { tee, privateKey } = await teeKey('RSA-OAEP-256');
-    const jwe = await encryptForTee(tee, plaintext);
+    const jwe = encryptForTee(tee, plaintext);
     expect(header(jwe)).toBe(interop.results.trustee_style_rsa_oaep_256!.protected_header_json);
     expect(new TextDecoder().decode((await flattenedDecrypt(jwe, privateKey)).plaintext)).toBe(
       'the model key',
@@ -51,7 +51,7 @@ describe('JWE to the TEE key, as Trustee builds it', () => {
 
   it("writes the EC header in Trustee's member order, compact (jwe-interop-check.json)", async () => {
     const { tee } = await teeKey('ECDH-ES+A256KW', 'P-256');
-    const jwe = await encryptForTee(tee, plaintext);
+    const jwe = encryptForTee(tee, plaintext);
     const shape = (json: string): string => json.replace(/"[xy]":"[A-Za-z0-9_-]+"/g, (m) => m.slice(0, 4));
     expect(shape(header(jwe))).toBe(
       shape(interop.results.trustee_style_ecdh_es_a256kw_p256!.protected_header_json!),
@@ -63,7 +63,7 @@ describe('JWE to the TEE key, as Trustee builds it', () => {
 
   it('fails authentication when any member is altered', async () => {
     const { tee, privateKey } = await teeKey('ECDH-ES+A256KW', 'P-256');
-    const jwe = await encryptForTee(tee, plaintext);
+    const jwe = encryptForTee(tee, plaintext);
     for (const member of ['ciphertext', 'tag', 'iv', 'encrypted_key'] as const) {
       const bytes = Buffer.from(jwe[member], 'base64url');
       bytes[0]! ^= 1;
@@ -80,7 +80,7 @@ describe('JWE to the TEE key, as Trustee builds it', () => {
   it('does not decrypt with another key', async () => {
     const { tee } = await teeKey('ECDH-ES+A256KW', 'P-256');
     const other = await teeKey('ECDH-ES+A256KW', 'P-256');
-    await expect(flattenedDecrypt(await encryptForTee(tee, plaintext), other.privateKey)).rejects.toThrow();
+    await expect(flattenedDecrypt(encryptForTee(tee, plaintext), other.privateKey)).rejects.toThrow();
   });
 
   it('round-trips any secret, with a fresh IV and ephemeral key each time (property)', async () => {
@@ -88,7 +88,7 @@ describe('JWE to the TEE key, as Trustee builds it', () => {
     const seen = new Set<string>();
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 256 }), async (secret) => {
-        const jwe = await encryptForTee(tee, secret);
+        const jwe = encryptForTee(tee, secret);
         const fresh = !seen.has(jwe.iv) && !seen.has(jwe.protected);
         seen.add(jwe.iv);
         seen.add(jwe.protected);

@@ -1,12 +1,11 @@
-import { calculateJwkThumbprint } from 'jose';
 import { TresorError, isTresorError } from '@tresor/protocol';
 import type { ResidencyLookup } from '../attestation-service/attestation-service.js';
-import type { AttestedIdentity } from '../attestation-service/attested-identity.js';
 import type { AuditSink, AuthenticatedWorkload } from '../context.js';
 import type { CedarResourcePolicy } from '../resource-policy/resource-policy.js';
 import type { ResourcePath } from '../resources/resource-path.js';
 import type { ResourceStore } from '../resources/resource-store.js';
 import { encryptForTee, type FlattenedJwe } from './jwe.js';
+import { teePublicKeyThumbprint, type TeePublicKey } from './tee-public-key.js';
 
 export interface KeyReleaseServices {
   readonly resources: ResourceStore;
@@ -15,9 +14,9 @@ export interface KeyReleaseServices {
   readonly audit: AuditSink;
 }
 
-/** The audit actor of a workload: the RFC 7638 thumbprint of the key it attested with. */
-export async function workloadActorId(identity: AttestedIdentity): Promise<string> {
-  return `tee-key:${await calculateJwkThumbprint(identity.teePublicKey, 'sha256')}`;
+/** The audit actor of a workload: the RFC 7638 thumbprint (SHA-256) of the key it attested with. */
+export function workloadActorId(teePublicKey: TeePublicKey): string {
+  return `tee-key:${teePublicKeyThumbprint(teePublicKey.jwk)}`;
 }
 
 /**
@@ -34,7 +33,7 @@ export async function releaseResource(
   path: ResourcePath,
 ): Promise<FlattenedJwe> {
   const { identity } = workload;
-  const actor = { type: 'workload' as const, id: await workloadActorId(identity) };
+  const actor = { type: 'workload' as const, id: workloadActorId(workload.teePublicKey) };
   const target = `resource:${path.text}`;
   const details = {
     tee: identity.tee,

@@ -83,7 +83,7 @@ export function registerKbsRoutes(scope: FastifyInstance, options: KbsRouteOptio
         now: options.now(),
       });
       await options.audit.append({
-        actor: { type: 'workload', id: await workloadActorId(outcome.identity) },
+        actor: { type: 'workload', id: workloadActorId(outcome.teePublicKey) },
         action: 'kbs.attest',
         target: `tee:${session.tee}`,
         outcome: 'success',

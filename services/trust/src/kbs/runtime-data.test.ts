@@ -50,9 +50,9 @@ describe('runtime data binding (KBS.md, runtime-data-binding-vectors.json)', () 
     );
   });
 
-  it('derives the GPU nonce from {nonce, tee-pubkey} only: 32 bytes of SHA-384', async () => {
+  it('derives the GPU nonce from {nonce, tee-pubkey} only: 32 bytes of SHA-384', () => {
     const { nonce, 'tee-pubkey': key } = realToken.input as { nonce: string; 'tee-pubkey': TeePublicKeyJwk };
-    const gpuNonce = await additionalDeviceNonce(key, nonce);
+    const gpuNonce = additionalDeviceNonce(key, nonce);
     expect(gpuNonce).toMatch(/^[0-9a-f]{64}$/);
     expect(gpuNonce).toBe(
       createHash('sha384')

@@ -1,4 +1,5 @@
-import { bytesToHex, canonicalJson, runtimeDataHash, toArrayBuffer, utf8Encode } from '@tresor/crypto';
+import { createHash } from 'node:crypto';
+import { bytesToHex, canonicalJson, runtimeDataHash } from '@tresor/crypto';
 import type { TeePublicKeyJwk } from './tee-public-key.js';
 
 /**
@@ -39,8 +40,8 @@ const GPU_NONCE_BYTES = 32;
  * cut to the 32-byte SPDM nonce field (KBS.md: device fields are zero-padded or truncated to size).
  * It makes GPU evidence as fresh as the session's challenge.
  */
-export async function additionalDeviceNonce(teePubkey: TeePublicKeyJwk, nonce: string): Promise<string> {
+export function additionalDeviceNonce(teePubkey: TeePublicKeyJwk, nonce: string): string {
   const text = canonicalJson({ nonce, 'tee-pubkey': teePubkey });
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-384', toArrayBuffer(utf8Encode(text))));
+  const digest = createHash('sha384').update(text, 'utf8').digest();
   return bytesToHex(digest.subarray(0, GPU_NONCE_BYTES));
 }

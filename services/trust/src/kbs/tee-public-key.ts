@@ -1,3 +1,4 @@
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { TresorError } from '@tresor/protocol';
 import { base64ToBytes, bytesToBase64Url } from '@tresor/crypto';
 
@@ -6,7 +7,7 @@ import { base64ToBytes, bytesToBase64Url } from '@tresor/crypto';
  * `kty`). It is what the secret is wrapped to, so it is checked before anything is bound to it:
  *
  * - EC: P-256 (guest-components' default), P-384 or P-521, `alg` "ECDH-ES+A256KW", and a point on the
- *   curve (WebCrypto import refuses anything else);
+ *   curve (OpenSSL's import refuses anything else: the invalid-curve attack on ECDH-ES, RFC 7518 §8.8);
  * - RSA: `alg` "RSA-OAEP-256", a modulus of at least 2048 bits. "RSA1_5" (PKCS#1 v1.5, which Trustee
  *   still accepts but deprecates) is refused: its padding oracle (Bleichenbacher 1998) is exactly the
  *   risk a key broker must not run.
@@ -27,8 +28,11 @@ export type TeePublicKeyJwk =
 
 export interface TeePublicKey {
   readonly jwk: TeePublicKeyJwk;
-  /** The imported key, usable for ECDH (EC) or RSA-OAEP encryption (RSA). */
-  readonly key: CryptoKey;
+  /**
+   * The imported key, for ECDH (EC) or RSA-OAEP encryption (RSA) with `node:crypto`, which does
+   * both synchronously: cheaper than WebCrypto's thread-pool round trip for one small operation.
+   */
+  readonly key: KeyObject;
 }
 
 const CURVE_BYTES = { 'P-256': 32, 'P-384': 48, 'P-521': 66 } as const;
@@ -46,7 +50,13 @@ function member(value: unknown, name: string, maxLength: number): Uint8Array {
   if (typeof value !== 'string' || value.length === 0 || value.length > maxLength || !BASE64URL.test(value)) {
     throw invalid(`member "${name}" is not base64url`);
   }
-  const bytes = base64ToBytes(value);
+  let bytes: Uint8Array;
+  try {
+    bytes = base64ToBytes(value);
+  } catch {
+    // A length of 4k + 1 characters encodes no whole number of bytes (RFC 4648 §5).
+    throw invalid(`member "${name}" is not base64url`);
+  }
   if (bytesToBase64Url(bytes) !== value) throw invalid(`member "${name}" is not canonical base64url`);
   return bytes;
 }
@@ -85,23 +95,15 @@ function rsaKey(value: Readonly<Record<string, unknown>>): TeePublicKeyJwk {
   return { kty: 'RSA', alg, n: n as string, e: e as string };
 }
 
-async function importKey(jwk: TeePublicKeyJwk): Promise<CryptoKey> {
+function importKey(jwk: TeePublicKeyJwk): KeyObject {
   try {
-    return jwk.kty === 'EC'
-      ? await crypto.subtle.importKey(
-          'jwk',
-          { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y },
-          { name: 'ECDH', namedCurve: jwk.crv },
-          true,
-          [],
-        )
-      : await crypto.subtle.importKey(
-          'jwk',
-          { kty: 'RSA', n: jwk.n, e: jwk.e, alg: 'RSA-OAEP-256' },
-          { name: 'RSA-OAEP', hash: 'SHA-256' },
-          true,
-          ['encrypt'],
-        );
+    return createPublicKey({
+      key:
+        jwk.kty === 'EC'
+          ? { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y }
+          : { kty: 'RSA', n: jwk.n, e: jwk.e },
+      format: 'jwk',
+    });
   } catch {
     throw invalid(jwk.kty === 'EC' ? 'is not a point on its curve' : 'is not a usable RSA public key');
   }
@@ -112,7 +114,7 @@ async function importKey(jwk: TeePublicKeyJwk): Promise<CryptoKey> {
  *
  * @throws TresorError TEE_PUBLIC_KEY_INVALID
  */
-export async function parseTeePublicKey(value: Readonly<Record<string, unknown>>): Promise<TeePublicKey> {
+export function parseTeePublicKey(value: Readonly<Record<string, unknown>>): TeePublicKey {
   if (PRIVATE_MEMBERS.some((name) => Object.prototype.hasOwnProperty.call(value, name))) {
     throw invalid('carries private key members; send the public key only');
   }
@@ -120,5 +122,19 @@ export async function parseTeePublicKey(value: Readonly<Record<string, unknown>>
   if (value.kty === 'EC') jwk = ecKey(value);
   else if (value.kty === 'RSA') jwk = rsaKey(value);
   else throw invalid(`kty ${JSON.stringify(value.kty)} is not EC or RSA`);
-  return { jwk, key: await importKey(jwk) };
+  return { jwk, key: importKey(jwk) };
+}
+
+/**
+ * The RFC 7638 thumbprint of a checked tee-pubkey: SHA-256 over the JSON of the required members
+ * only, in lexicographic order and without whitespace (§3.2), base64url-encoded. The members were
+ * checked to be base64url text and a known curve name, so JSON.stringify writes them exactly as
+ * §3.3 asks (no escaping is ever needed).
+ */
+export function teePublicKeyThumbprint(jwk: TeePublicKeyJwk): string {
+  const required =
+    jwk.kty === 'EC'
+      ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }
+      : { e: jwk.e, kty: jwk.kty, n: jwk.n };
+  return createHash('sha256').update(JSON.stringify(required)).digest('base64url');
 }

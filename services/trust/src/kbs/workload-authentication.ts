@@ -58,7 +58,7 @@ export async function authenticateWorkload(
   const identity = identityFromClaims(await tokens.verify(token));
   let teePublicKey;
   try {
-    teePublicKey = await parseTeePublicKey(identity.teePublicKey);
+    teePublicKey = parseTeePublicKey(identity.teePublicKey);
   } catch (cause) {
     throw new TresorError(
       'ATTESTATION_TOKEN_INVALID',

@@ -66,7 +66,7 @@ export class ResourceStore {
    * Opens the resource at `path` and lends it to `use`; the plaintext is zeroed when `use` settles.
    * @throws TresorError RESOURCE_NOT_FOUND, ENCRYPTED_FIELD_INVALID, keystore errors
    */
-  async release<T>(path: ResourcePath, use: (secret: Uint8Array) => Promise<T>): Promise<T> {
+  async release<T>(path: ResourcePath, use: (secret: Uint8Array) => T | Promise<T>): Promise<T> {
     const sealed = await this.#repository.read(path);
     if (sealed === undefined) {
       throw new TresorError('RESOURCE_NOT_FOUND', `no resource ${path.text}`);
