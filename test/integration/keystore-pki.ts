@@ -1,6 +1,10 @@
-import 'reflect-metadata';
-import { X509Certificate as NodeX509Certificate, webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import { X509Certificate } from 'node:crypto';
+import {
+  createTestCa,
+  issueTestCertificate,
+  type TestCa,
+  type TestIdentity as TlsIdentity,
+} from '../support/test-pki.js';
 import { SignJWT, exportJWK, generateKeyPair, type JSONWebKeySet, type JWTPayload } from 'jose';
 
 /**
@@ -8,15 +12,20 @@ import { SignJWT, exportJWK, generateKeyPair, type JSONWebKeySet, type JWTPayloa
  * mutual TLS, and a stand-in trust service that signs EAR attestation tokens. Nothing here is used
  * outside tests.
  */
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-
-const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
-
-export interface TestIdentity {
-  readonly cert: string;
-  readonly key: string;
-  /** SHA-256 fingerprint, lowercase hex. */
+export interface TestIdentity extends TlsIdentity {
+  /** SHA-256 fingerprint of the certificate, lowercase hex (what the key server's config lists). */
   readonly fingerprint: string;
+}
+
+async function issue(
+  ca: TestCa,
+  subject: string,
+  usage: 'server' | 'client',
+  serial: string,
+): Promise<TestIdentity> {
+  const identity = await issueTestCertificate(ca, subject, usage, serial);
+  const fingerprint = new X509Certificate(identity.cert).fingerprint256.replaceAll(':', '').toLowerCase();
+  return { ...identity, fingerprint };
 }
 
 export interface TestPki {
@@ -30,75 +39,9 @@ export interface TestPki {
   readonly outsider: TestIdentity;
 }
 
-async function keyPair(): Promise<CryptoKeyPair> {
-  return webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
-}
-
-async function pemKey(key: CryptoKey): Promise<string> {
-  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
-  return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END PRIVATE KEY-----\n`;
-}
-
-async function ca(name: string): Promise<{ cert: x509.X509Certificate; keys: CryptoKeyPair }> {
-  const keys = await keyPair();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: '01',
-    name: `CN=${name}`,
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-    signingAlgorithm: ALG,
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-    ],
-  });
-  return { cert, keys };
-}
-
-async function issue(
-  issuer: { cert: x509.X509Certificate; keys: CryptoKeyPair },
-  name: string,
-  usage: 'server' | 'client',
-  serial: string,
-): Promise<TestIdentity> {
-  const keys = await keyPair();
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial,
-    subject: `CN=${name}`,
-    issuer: issuer.cert.subject,
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-    signingAlgorithm: ALG,
-    publicKey: keys.publicKey,
-    signingKey: issuer.keys.privateKey,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([
-        usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth,
-      ]),
-      ...(usage === 'server'
-        ? [
-            new x509.SubjectAlternativeNameExtension([
-              { type: 'ip', value: '127.0.0.1' },
-              { type: 'dns', value: 'localhost' },
-            ]),
-          ]
-        : []),
-    ],
-  });
-  const pem = cert.toString('pem');
-  return {
-    cert: pem,
-    key: await pemKey(keys.privateKey),
-    fingerprint: new NodeX509Certificate(pem).fingerprint256.replaceAll(':', '').toLowerCase(),
-  };
-}
-
 export async function createTestPki(): Promise<TestPki> {
-  const root = await ca('Test customer CA (test only)');
-  const foreign = await ca('Some other CA (test only)');
+  const root = await createTestCa('Test customer CA (test only)');
+  const foreign = await createTestCa('Some other CA (test only)');
   return {
     caCert: root.cert.toString('pem'),
     server: await issue(root, 'kyok.test', 'server', '02'),
