@@ -10,7 +10,11 @@ const workspaces: Record<string, string> = {
   keystore: 'packages/keystore',
   storage: 'packages/storage',
   'server-kit': 'packages/server-kit',
+  sdk: 'packages/sdk',
   trust: 'services/trust',
+  serving: 'services/serving',
+  gateway: 'services/gateway',
+  deploy: 'deploy',
   cli: 'apps/cli',
 };
 const alias = [
@@ -18,6 +22,10 @@ const alias = [
   {
     find: /^@tresor\/crypto\/node$/,
     replacement: fileURLToPath(new URL('./packages/crypto/src/node/index.ts', import.meta.url)),
+  },
+  {
+    find: /^@tresor\/sdk\/node$/,
+    replacement: fileURLToPath(new URL('./packages/sdk/src/node/index.ts', import.meta.url)),
   },
   {
     find: /^@tresor\/attestation\/node$/,
@@ -41,6 +49,7 @@ export default defineConfig({
             'packages/*/src/**/*.test.ts',
             'services/*/src/**/*.test.ts',
             'apps/*/src/**/*.test.ts',
+            'deploy/src/**/*.test.ts',
             'test/unit/**/*.test.ts',
           ],
           testTimeout: 60_000,

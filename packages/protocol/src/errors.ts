@@ -733,6 +733,170 @@ export const ERROR_CATALOGUE = {
     'The trust service answered with something that is not a KBS protocol message (or a JWE that does not decrypt).',
     'Check that the URL points at a Tresor trust service or Trustee KBS speaking protocol 0.4.0.',
   ),
+
+  // ── Serving enclave: attested start-up, sealed models, engines ────────────────────────────────
+  MODEL_KEY_NOT_RELEASED: spec(
+    503,
+    1,
+    'The serving enclave could not obtain a model key: the trust service refused its attestation or the key release.',
+    "Check the trust service's audit log and the refusal code in /readyz; fix the reference values, resource policy or residency inventory, then restart serving.",
+  ),
+  EVIDENCE_UNAVAILABLE: spec(
+    503,
+    1,
+    'No TEE evidence source is available (no configfs-tsm report interface, no attestation agent, sample TEE not enabled).',
+    'Run inside an SNP or TDX guest with /sys/kernel/config/tsm/report, or enable the sample TEE for local development only.',
+  ),
+  GPU_CC_REQUIRED: spec(
+    503,
+    1,
+    'The policy requires a GPU in confidential-computing mode and none is present or in CC mode.',
+    'Enable CC mode on the H100/H200 (nvidia-smi conf-compute) or run with a policy that does not require a GPU.',
+  ),
+  MODEL_NOT_FOUND: spec(
+    404,
+    1,
+    'No loaded model has this id.',
+    'List the models with GET /v1/models and use one of their ids.',
+  ),
+  MODEL_LOAD_FAILED: spec(
+    503,
+    1,
+    'The engine could not load a decrypted model (not a valid GGUF, too large for memory, unsupported architecture).',
+    'Check the model file with `tresor model inspect` and the serving log; re-seal a valid GGUF model.',
+  ),
+  ENGINE_UNAVAILABLE: spec(
+    502,
+    1,
+    'The inference engine (llama.cpp or the upstream OpenAI-compatible server) failed or is unreachable.',
+    'Check that the engine is running and healthy; the serving log names the failure.',
+  ),
+  SERVING_BUSY: spec(
+    503,
+    1,
+    'Every generation slot is in use and the queue is full.',
+    'Wait for the time in Retry-After, then retry; or add serving replicas.',
+  ),
+  MESH_PEER_NOT_ALLOWED: spec(
+    403,
+    1,
+    "The mTLS peer's mesh certificate does not name an identity allowed to call this endpoint.",
+    'Call serving only from an attested gateway holding a mesh certificate from the trust service.',
+  ),
+  API_REQUEST_INVALID: spec(
+    400,
+    2,
+    'The OpenAI-style request body does not match the API schema.',
+    'Fix the request body as the message describes (see the OpenAI API reference for the field).',
+  ),
+
+  // ── Gateway: API keys, quotas, routing ────────────────────────────────────────────────────────
+  API_KEY_MISSING: spec(
+    401,
+    1,
+    'The request carries no API key.',
+    'Send `Authorization: Bearer tr_\u2026` with an API key from your tenant administrator.',
+  ),
+  API_KEY_INVALID: spec(
+    401,
+    1,
+    'The API key is unknown or malformed.',
+    'Check the key (it starts with tr_); ask your tenant administrator for a new one.',
+  ),
+  API_KEY_EXPIRED: spec(
+    401,
+    1,
+    'The API key has expired.',
+    'Ask your tenant administrator for a new key (`tresor key create`).',
+  ),
+  API_KEY_REVOKED: spec(
+    401,
+    1,
+    'The API key was revoked.',
+    'Ask your tenant administrator for a new key (`tresor key create`).',
+  ),
+  QUOTA_EXHAUSTED: spec(
+    429,
+    1,
+    'The token quota of this key or tenant is used up for the current period.',
+    'Wait for the next quota period (Retry-After) or ask your tenant administrator to raise the quota.',
+  ),
+  REPLICA_UNAVAILABLE: spec(
+    503,
+    1,
+    'No attested, resident serving replica is available for this model.',
+    "Retry shortly; operators: check serving readiness and attestation in the gateway's /readyz.",
+  ),
+  UPSTREAM_FAILED: spec(
+    502,
+    1,
+    'The serving replica failed while answering; the answer is incomplete.',
+    'Retry the request; the failed replica was taken out of rotation.',
+  ),
+  TENANT_NOT_FOUND: spec(
+    404,
+    1,
+    'No tenant has this id.',
+    'List tenants with `tresor tenant list` and use one of their ids.',
+  ),
+  OHTTP_REQUEST_REPLAYED: spec(
+    400,
+    1,
+    'This encapsulated request was already received; each OHTTP request is accepted once.',
+    'Send a freshly encapsulated request (the SDK does this for every call).',
+  ),
+
+  // ── Client: verification, proxy, receipts ─────────────────────────────────────────────────────
+  TRUST_POLICY_INVALID: spec(
+    400,
+    2,
+    'The client trust policy file (tresor-policy.json) does not match its schema.',
+    'Fix the policy file as the message says; docs/client.md describes every field.',
+  ),
+  TLS_KEY_MISMATCH: spec(
+    401,
+    1,
+    "The gateway's TLS certificate key is not the one its attested evidence binds (a man-in-the-middle or a misrouted connection).",
+    'Do not send data; connect to the gateway directly, without a TLS-intercepting proxy.',
+  ),
+  GATEWAY_UNREACHABLE: spec(
+    502,
+    1,
+    "The gateway could not be reached or answered something that is not Tresor's protocol.",
+    'Check the gateway URL, the network and the CA certificate (--ca or NODE_EXTRA_CA_CERTS).',
+  ),
+  VERIFICATION_FAILED: spec(
+    401,
+    1,
+    "The gateway's attestation did not pass every check of the trust policy; nothing was sent.",
+    'Read the verification document (`tresor verify <url>`): the failed check names what to fix.',
+  ),
+  RECEIPT_INVALID: spec(
+    502,
+    1,
+    'A response receipt is missing, malformed, or not signed by the attested serving replica.',
+    'Treat the answer as unverified; report it to the operator with the receipt file.',
+  ),
+  PROXY_BIND_REFUSED: spec(
+    400,
+    2,
+    'The proxy refuses to listen on a non-loopback address: it serves plaintext.',
+    'Listen on 127.0.0.1 or ::1, or pass --allow-remote if every client on that network is yours.',
+  ),
+
+  // ── Local platform: tresor up ─────────────────────────────────────────────────────────────────
+  PORT_IN_USE: spec(
+    409,
+    2,
+    'A port Tresor needs is already taken by another process.',
+    'Stop the other process or choose other ports with --port.',
+  ),
+  CHILD_PROCESS_FAILED: spec(
+    500,
+    1,
+    'A platform process (trust, serving or gateway) exited unexpectedly; the platform was stopped.',
+    'Read the last log lines printed above; fix the cause and run `tresor up` again.',
+  ),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -1,0 +1,13 @@
+export type {
+  ChatMessage,
+  ChatRequest,
+  CompletionRequest,
+  EmbeddingRequest,
+  EmbeddingResult,
+  Engine,
+  EngineModel,
+  FinishReason,
+  GenerationEvent,
+  GenerationParams,
+  TokenUsage,
+} from './engine/engine.js';
