@@ -146,3 +146,5 @@ export {
   type VerifierSet,
   type VerifyAttestationRequest,
 } from './verify-attestation.js';
+/** The trust service's signed documents (reference values, residency inventory): verification side. */
+export * from './documents/index.js';

@@ -1,1 +1,115 @@
-export {};
+/**
+ * Node entry of @tresor/sdk: a transport over node:https that exposes the peer certificate of
+ * every connection, so the client can compare the TLS key with the attested one (browsers cannot)
+ * and refuse — before writing a byte of the body — a connection whose key differs from the pinned one.
+ */
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { TLSSocket } from 'node:tls';
+import { TresorError } from '@tresor/protocol';
+import type { FetchFunction, TlsBinding } from '../index.js';
+
+export interface NodeTransportOptions {
+  /** Extra trusted CA certificates (PEM), e.g. a local stack's CA (`--ca`). */
+  readonly ca?: string | Buffer;
+}
+
+export interface NodeTransport {
+  readonly fetch: FetchFunction;
+  readonly tls: TlsBinding;
+}
+
+/** SHA-256 (hex) of the DER SubjectPublicKeyInfo of the socket's peer certificate. */
+export function peerSpkiSha256(socket: TLSSocket): string | undefined {
+  const cert = socket.getPeerX509Certificate();
+  if (cert === undefined) return undefined;
+  const spki = cert.publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(spki).digest('hex');
+}
+
+/**
+ * A fetch on node:https (one connection per request, so every request is checked) with the
+ * TLS binding the client pins after verification. http:// URLs are served too (loopback tests),
+ * and report no TLS key, which the verification records as "not-observable".
+ */
+export function createNodeTransport(options: NodeTransportOptions = {}): NodeTransport {
+  const observed = new WeakMap<Response, string>();
+  const pins = new Map<string, string>();
+  const fetch: FetchFunction = async (input, init) => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    const body = request.body === null ? null : new Uint8Array(await request.arrayBuffer());
+    const headers: Record<string, string> = {};
+    request.headers.forEach((value, name) => (headers[name] = value));
+    if (body !== null) headers['content-length'] = String(body.length);
+    const secure = url.protocol === 'https:';
+    const send = secure ? httpsRequest : httpRequest;
+    return new Promise<Response>((resolve, reject) => {
+      let spki: string | undefined;
+      const req = send(
+        url,
+        {
+          method: request.method,
+          headers,
+          agent: false,
+          ...(secure && options.ca !== undefined ? { ca: options.ca } : {}),
+          signal: request.signal,
+        },
+        (res: IncomingMessage) => {
+          const responseHeaders = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) {
+            if (Array.isArray(value)) for (const v of value) responseHeaders.append(name, v);
+            else if (value !== undefined) responseHeaders.set(name, value);
+          }
+          const status = res.statusCode ?? 502;
+          const nullBody = status === 204 || status === 304 || request.method === 'HEAD';
+          const response = new Response(
+            nullBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>),
+            { status, headers: responseHeaders },
+          );
+          if (spki !== undefined) observed.set(response, spki);
+          resolve(response);
+        },
+      );
+      req.on('error', reject);
+      const write = (): void => {
+        if (body !== null) req.write(body);
+        req.end();
+      };
+      if (!secure) {
+        write();
+        return;
+      }
+      req.on('socket', (socket) => {
+        if (!(socket instanceof TLSSocket)) {
+          req.destroy();
+          reject(new TresorError('GATEWAY_UNREACHABLE', `no TLS connection to ${url.origin}`));
+          return;
+        }
+        socket.once('secureConnect', () => {
+          spki = peerSpkiSha256(socket);
+          const pinned = pins.get(url.origin);
+          if (pinned !== undefined && spki !== pinned) {
+            const err = new TresorError(
+              'TLS_KEY_MISMATCH',
+              `the TLS key of ${url.origin} is not the attested one (a man in the middle, or a new certificate): nothing was sent; verify the gateway again`,
+            );
+            req.destroy(err);
+            reject(err);
+            return;
+          }
+          write();
+        });
+      });
+    });
+  };
+  return {
+    fetch,
+    tls: {
+      observed: (response) => observed.get(response),
+      pin: (origin, key) => void pins.set(origin, key.toLowerCase()),
+    },
+  };
+}

@@ -1,0 +1,206 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { isIP, type AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { TresorError } from '@tresor/protocol';
+import { connect, type ConnectOptions, type TresorClient } from '@tresor/sdk';
+import type { CliIo } from '../io.js';
+import { untilSignal } from '../signals.js';
+import { readPolicy, transportFor } from './verify-options.js';
+
+export interface ProxyOptions extends ConnectOptions {
+  readonly upstream: string;
+  /** host:port; loopback only unless allowRemote. */
+  readonly listen: string;
+  readonly allowRemote?: boolean;
+  /** Re-verify the gateway this often (seconds). */
+  readonly reverifySeconds: number;
+  /** Called when a periodic re-verification fails (never with request content). */
+  readonly onVerificationFailure?: (err: TresorError) => void;
+}
+
+export interface RunningProxy {
+  readonly url: string;
+  readonly client: TresorClient;
+  /** Re-verifies now (what the periodic timer does); failures switch the proxy to refusing. */
+  reverify(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** host:port with IPv6 in brackets; refuses anything else with USAGE_INVALID. */
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[3]);
+  const host = match?.[1] ?? match?.[2];
+  if (match === null || host === undefined || !Number.isInteger(port) || port > 65535) {
+    throw new TresorError('USAGE_INVALID', `--listen ${text} is not host:port (e.g. 127.0.0.1:8080)`);
+  }
+  return { host, port };
+}
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
+}
+
+/** An OpenAI-shaped error body, so any OpenAI client shows it as an API error. */
+function openAiError(res: ServerResponse, status: number, code: string, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ error: { message, type: 'tresor_error', param: null, code } }));
+}
+
+/**
+ * Starts the local proxy: verifies the gateway first (throws like `connect`), then answers every
+ * request by sending it OHTTP-encapsulated through the verified client. The caller's own
+ * Authorization header travels inside the encryption. While verification fails, every request
+ * gets an OpenAI-shaped error and nothing is forwarded.
+ */
+export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
+  const { host, port } = parseListen(options.listen);
+  if (!isLoopback(host) && options.allowRemote !== true) {
+    throw new TresorError(
+      'PROXY_BIND_REFUSED',
+      `the proxy serves plain HTTP and listens on loopback only; ${host} is not loopback (pass --allow-remote to override)`,
+    );
+  }
+  const client = await connect(options.upstream, options);
+  let failure: TresorError | null = null;
+  const reverify = async (): Promise<void> => {
+    try {
+      await client.reverify();
+      failure = null;
+    } catch (err) {
+      failure =
+        err instanceof TresorError
+          ? err
+          : new TresorError('VERIFICATION_FAILED', 'the gateway could not be verified');
+      options.onVerificationFailure?.(failure);
+    }
+  };
+  const timer = setInterval(() => void reverify(), options.reverifySeconds * 1000);
+  timer.unref();
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (failure !== null) {
+      openAiError(res, 502, failure.code, `Tresor refused to forward: ${failure.message}`);
+      req.resume();
+      return;
+    }
+    const path = req.url ?? '/';
+    if (!path.startsWith('/v1/')) {
+      openAiError(res, 404, 'ROUTE_NOT_FOUND', 'the proxy serves the OpenAI API under /v1/');
+      req.resume();
+      return;
+    }
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (typeof value === 'string' && name !== 'host') headers.set(name, value);
+    }
+    const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+    const body = hasBody
+      ? new Uint8Array(await new Response(Readable.toWeb(req) as ReadableStream).arrayBuffer())
+      : null;
+    let response: Response;
+    try {
+      response = await client.fetch(`${client.gatewayUrl}${path}`, {
+        method: req.method ?? 'GET',
+        headers,
+        ...(body === null ? {} : { body: body as BodyInit }),
+      });
+    } catch (err) {
+      const e = err instanceof TresorError ? err : new TresorError('UPSTREAM_FAILED', 'the request failed');
+      openAiError(res, e.status >= 400 ? e.status : 502, e.code, e.message);
+      return;
+    }
+    const out: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      if (name !== 'content-length' && name !== 'transfer-encoding') out[name] = value;
+    });
+    res.writeHead(response.status, out);
+    if (response.body === null) {
+      res.end();
+      return;
+    }
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) res.write(chunk);
+      res.end();
+    } catch {
+      // A receipt that fails at the end of a stream: cut the stream so the client sees an error.
+      res.destroy();
+    }
+  };
+  const server = createServer((req, res) => {
+    void handle(req, res).catch(() => {
+      if (!res.headersSent) openAiError(res, 500, 'INTERNAL_ERROR', 'the proxy failed');
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      clearInterval(timer);
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new TresorError('PORT_IN_USE', `${options.listen} is already in use; pick another --listen port`)
+          : new TresorError(
+              'PROXY_BIND_REFUSED',
+              `cannot listen on ${options.listen}: ${err.code ?? err.message}`,
+            ),
+      );
+    });
+    server.listen(port, host, () => {
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${shown}:${address.port}`,
+    client,
+    reverify,
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(timer);
+        server.closeAllConnections();
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
+}
+
+/** `tresor proxy --upstream <gateway-url> [--listen 127.0.0.1:8080]`. */
+export async function proxyCommand(
+  options: Record<string, string | boolean | undefined>,
+  io: CliIo,
+): Promise<void> {
+  const seconds = Number(options.reverifySeconds ?? '60');
+  if (!Number.isInteger(seconds) || seconds < 1)
+    throw new TresorError('USAGE_INVALID', '--reverify-seconds must be a positive integer');
+  const listen = typeof options.listen === 'string' ? options.listen : '127.0.0.1:8080';
+  const { host } = parseListen(listen);
+  if (!isLoopback(host) && options.allowRemote !== true) {
+    // Refused before anything else is read or contacted.
+    throw new TresorError(
+      'PROXY_BIND_REFUSED',
+      `the proxy listens on loopback only; ${host} is not loopback (pass --allow-remote to override)`,
+    );
+  }
+  const policy = await readPolicy(typeof options.policy === 'string' ? options.policy : undefined, io);
+  const transport = await transportFor(typeof options.ca === 'string' ? options.ca : undefined, io);
+  const proxy = await startProxy({
+    upstream: String(options.upstream),
+    listen,
+    allowRemote: options.allowRemote === true,
+    reverifySeconds: seconds,
+    policy,
+    ...transport,
+    onVerificationFailure: (err) =>
+      io.stderr.write(`verification failed, refusing requests: ${err.code}: ${err.message}\n`),
+  });
+  const insecure = proxy.client.document.insecure ? ' INSECURE (sample TEE)' : '';
+  io.stdout.write(
+    `tresor proxy${insecure}: ${proxy.url}/v1 -> ${proxy.client.gatewayUrl} (verified; every request end-to-end encrypted)\n`,
+  );
+  await untilSignal();
+  await proxy.close();
+}

@@ -1,0 +1,117 @@
+import { compactVerify, importJWK } from 'jose';
+import { z } from 'zod';
+import { TresorError, type ReceiptClaims } from '@tresor/protocol';
+import { utf8Decode } from '@tresor/crypto';
+import type { ComponentIdentity } from './component-evidence.js';
+
+/** A receipt the client verified: what `client.lastReceipt` and the `onReceipt` callback hand out. */
+export interface VerifiedReceipt {
+  /** The compact JWS as received (save it for `tresor verify-receipt`). */
+  readonly jws: string;
+  readonly claims: ReceiptClaims;
+  /** The attested receipt key (JWK) it verified with. */
+  readonly receiptKey: { readonly kty: 'OKP'; readonly crv: 'Ed25519'; readonly x: string };
+}
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+const claimsSchema = z.object({
+  requestSha256: hex64,
+  responseSha256: hex64,
+  model: z.string().min(1).max(256),
+  modelSha256: hex64,
+  evidenceSha256: hex64,
+  replica: z.string().min(1).max(128),
+  iat: z.number().int().nonnegative(),
+});
+
+function invalid(message: string, cause?: unknown): TresorError {
+  return new TresorError('RECEIPT_INVALID', message, cause === undefined ? {} : { cause });
+}
+
+/** What the receipt must say, as far as the verifier knows it. */
+export interface ReceiptExpectations {
+  /** SHA-256 (hex) of the request body sent. */
+  readonly requestSha256?: string;
+  /** SHA-256 (hex) of the response body received (for streams: SSE bytes before the receipt line). */
+  readonly responseSha256?: string;
+  /** The model the request asked for. */
+  readonly model?: string;
+}
+
+/**
+ * Verifies a response receipt: EdDSA signature by the attested receipt key of the replica it
+ * names, the replica's evidence hash and a model it attested as loaded, and the request and
+ * response hashes the client computed itself.
+ *
+ * @throws TresorError RECEIPT_INVALID naming what does not match.
+ */
+export async function verifyReceipt(
+  jws: string,
+  replicas: readonly ComponentIdentity[],
+  expectations: ReceiptExpectations = {},
+): Promise<VerifiedReceipt> {
+  const parts = jws.split('.');
+  if (parts.length !== 3 || jws.length > 16 * 1024) throw invalid('the receipt is not a compact JWS');
+  let unverified: unknown;
+  try {
+    unverified = JSON.parse(utf8Decode(base64UrlDecode(parts[1] ?? '')));
+  } catch (cause) {
+    throw invalid('the receipt payload is not JSON', cause);
+  }
+  const replicaId = (unverified as { replica?: unknown } | null)?.replica;
+  const replica = replicas.find((r) => r.id === replicaId);
+  if (replica === undefined) {
+    throw invalid(
+      `the receipt names replica ${JSON.stringify(replicaId ?? null)}, which is not among the attested serving replicas`,
+    );
+  }
+  const key = replica.receiptKey;
+  if (key === null) throw invalid(`replica ${replica.id} attested no receipt key`);
+  let payload: Uint8Array;
+  try {
+    const verified = await compactVerify(jws, await importJWK({ ...key, alg: 'EdDSA' }, 'EdDSA'), {
+      algorithms: ['EdDSA', 'Ed25519'],
+    });
+    payload = verified.payload;
+  } catch (cause) {
+    throw invalid(
+      `the receipt's signature does not verify with replica ${replica.id}'s attested receipt key`,
+      cause,
+    );
+  }
+  const parsed = claimsSchema.safeParse(JSON.parse(utf8Decode(payload)));
+  if (!parsed.success) throw invalid('the receipt claims are malformed');
+  const claims = parsed.data;
+  if (claims.evidenceSha256 !== replica.evidenceSha256) {
+    throw invalid(
+      `the receipt names evidence ${claims.evidenceSha256.slice(0, 16)}…, not the evidence replica ${replica.id} attested with`,
+    );
+  }
+  const model = replica.models.find((m) => m.sha256 === claims.modelSha256);
+  if (model === undefined)
+    throw invalid(
+      `the receipt names model digest ${claims.modelSha256.slice(0, 16)}…, which replica ${replica.id} did not attest as loaded`,
+    );
+  const same = (what: string, seen: string, wanted: string | undefined): void => {
+    if (wanted !== undefined && seen !== wanted)
+      throw invalid(
+        `the receipt's ${what} hash does not match what this client ${what === 'request' ? 'sent' : 'received'}`,
+      );
+  };
+  same('request', claims.requestSha256, expectations.requestSha256);
+  same('response', claims.responseSha256, expectations.responseSha256);
+  if (
+    expectations.model !== undefined &&
+    claims.model !== expectations.model &&
+    model.id !== expectations.model
+  ) {
+    throw invalid(`the receipt is for model ${claims.model}, not ${expectations.model}`);
+  }
+  return { jws, claims, receiptKey: key };
+}
+
+function base64UrlDecode(text: string): Uint8Array {
+  const s = text.replaceAll('-', '+').replaceAll('_', '/');
+  const bin = atob(s + '='.repeat((4 - (s.length % 4)) % 4));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
