@@ -897,6 +897,12 @@ export const ERROR_CATALOGUE = {
     'A platform process (trust, serving or gateway) exited unexpectedly; the platform was stopped.',
     'Read the last log lines printed above; fix the cause and run `tresor up` again.',
   ),
+  DEPLOYMENT_POLICY_VIOLATION: spec(
+    500,
+    1,
+    'Rendered Kubernetes manifests break the deployment policy (a pod outside a confidential runtime class, running as root, using a Secret or a host path).',
+    'Nothing was written; fix the values or chart named in the message (docs/deployment.md "Deployment policy").',
+  ),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -1,0 +1,32 @@
+import type { CommandModule } from '../program.js';
+import { renderDeployCommand } from './deploy-render.js';
+
+/** `tresor deploy render`: Kubernetes / Confidential Containers manifests (docs/deployment.md). */
+export const deployCommands: CommandModule = (program, io) => {
+  const deploy = program
+    .command('deploy')
+    .description('production deployment on Kubernetes with Confidential Containers')
+    .addHelpText(
+      'after',
+      '\nSee docs/deployment.md for the values, the cluster prerequisites and OpenShift.',
+    );
+  deploy
+    .command('render')
+    .description(
+      'render the manifests (one YAML file per chart) and reference-values.json, validated against the Kubernetes schemas and the deployment policy',
+    )
+    .requiredOption('--out <dir>', 'output directory (created; must be empty unless --force)')
+    .option('--values <file>', 'values file, YAML or JSON (default: the built-in defaults)')
+    .option('--force', 'replace the contents of a non-empty output directory')
+    .option(
+      '--strict',
+      'refuse placeholder image digests and reference values without a launch measurement (release pipelines)',
+    )
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 written; 1 the manifests break the deployment policy (nothing written);\n2 unreadable or invalid values, a non-empty --out without --force, or an unwritable output.',
+    )
+    .action(async (options: Record<string, unknown>) => {
+      await renderDeployCommand(options, io);
+    });
+};
