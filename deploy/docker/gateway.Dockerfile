@@ -1,5 +1,5 @@
 # Tresor gateway image: the AI gateway enclave: OHTTP endpoint and OpenAI-compatible API.
-# Build from the repository root (docs/deployment.md "Reproducible images"):
+# Build from the repository root (docs/deploy.md "Reproducible images"):
 #   docker buildx build -f deploy/docker/gateway.Dockerfile --provenance=false --sbom=false \
 #     --build-arg SOURCE_DATE_EPOCH=$(git log -1 --pretty=%ct) \
 #     --output type=oci,dest=tresor-gateway.oci.tar,rewrite-timestamp=true .

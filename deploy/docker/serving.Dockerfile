@@ -1,5 +1,5 @@
 # Tresor serving image: the model-serving enclave (CPU llama.cpp engine; CUDA builds are not part of this image).
-# Build from the repository root (docs/deployment.md "Reproducible images"):
+# Build from the repository root (docs/deploy.md "Reproducible images"):
 #   docker buildx build -f deploy/docker/serving.Dockerfile --provenance=false --sbom=false \
 #     --build-arg SOURCE_DATE_EPOCH=$(git log -1 --pretty=%ct) \
 #     --output type=oci,dest=tresor-serving.oci.tar,rewrite-timestamp=true .

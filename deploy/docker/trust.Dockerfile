@@ -1,5 +1,5 @@
 # Tresor trust image: the trust service: key broker, attestation service, reference values, residency inventory, mesh CA.
-# Build from the repository root (docs/deployment.md "Reproducible images"):
+# Build from the repository root (docs/deploy.md "Reproducible images"):
 #   docker buildx build -f deploy/docker/trust.Dockerfile --provenance=false --sbom=false \
 #     --build-arg SOURCE_DATE_EPOCH=$(git log -1 --pretty=%ct) \
 #     --output type=oci,dest=tresor-trust.oci.tar,rewrite-timestamp=true .

@@ -153,7 +153,7 @@ export function trustChart(values: DeploymentValues, initData: ComponentInitData
     env: [
       // The URL names the database, the user and sslmode only. The password (or client key) comes
       // from the trust service's own sealed configuration or the platform's workload identity,
-      // never from a Kubernetes Secret (docs/deployment.md "Credentials").
+      // never from a Kubernetes Secret (docs/deploy.md "Credentials").
       { name: 'TRESOR_DATABASE_URL', value: values.postgres.url },
       { name: 'TRESOR_STATE_DIR', value: '/var/lib/tresor' },
     ],

@@ -1,6 +1,6 @@
 /**
  * @tresor/deploy: Kubernetes / Confidential Containers manifests for Tresor, generated with cdk8s,
- * validated offline against the Kubernetes schemas and the deployment policy (docs/deployment.md).
+ * validated offline against the Kubernetes schemas and the deployment policy (docs/deploy.md).
  */
 export {
   deploymentValuesSchema,

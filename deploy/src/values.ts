@@ -75,7 +75,7 @@ function urlWithoutSecrets(protocols: readonly string[], what: string) {
       if (url.password !== '' || url.searchParams.has('password')) {
         ctx.addIssue({
           code: 'custom',
-          message: `a URL without a password: credentials never go into manifests (docs/deployment.md "Credentials")`,
+          message: `a URL without a password: credentials never go into manifests (docs/deploy.md "Credentials")`,
         });
       }
     });
@@ -311,7 +311,7 @@ export function parseDeploymentValues(input: unknown, source = 'values'): Deploy
     const where = issue === undefined ? '(top level)' : describePath(issue.path);
     throw new TresorError(
       'CONFIG_INVALID',
-      `${source}: ${where}: ${issue?.message ?? 'invalid'} (docs/deployment.md lists every value)`,
+      `${source}: ${where}: ${issue?.message ?? 'invalid'} (docs/deploy.md lists every value)`,
     );
   }
   return deepFreeze(parsed.data);

@@ -901,7 +901,7 @@ export const ERROR_CATALOGUE = {
     500,
     1,
     'Rendered Kubernetes manifests break the deployment policy (a pod outside a confidential runtime class, running as root, using a Secret or a host path).',
-    'Nothing was written; fix the values or chart named in the message (docs/deployment.md "Deployment policy").',
+    'Nothing was written; fix the values or chart named in the message (docs/deploy.md "Deployment policy").',
   ),
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -1,14 +1,14 @@
 import type { CommandModule } from '../program.js';
 import { renderDeployCommand } from './deploy-render.js';
 
-/** `tresor deploy render`: Kubernetes / Confidential Containers manifests (docs/deployment.md). */
+/** `tresor deploy render`: Kubernetes / Confidential Containers manifests (docs/deploy.md). */
 export const deployCommands: CommandModule = (program, io) => {
   const deploy = program
     .command('deploy')
     .description('production deployment on Kubernetes with Confidential Containers')
     .addHelpText(
       'after',
-      '\nSee docs/deployment.md for the values, the cluster prerequisites and OpenShift.',
+      '\nSee docs/deploy.md for the values, the cluster prerequisites and OpenShift.',
     );
   deploy
     .command('render')
