@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # softhsm2: the PKCS#11 HSM for the keystore suites; each test creates its own token under a temp dir
 # (private SOFTHSM2_CONF), so nothing in /etc/softhsm or /var/lib/softhsm is used or changed.
 # postgresql: the server for the storage suite (started below as a private cluster, never the system one).
-APT_PACKAGES=(openssl softhsm2 postgresql)
+# redis-server: rate limits and quotas shared by gateway replicas (a private server, started below).
+APT_PACKAGES=(openssl softhsm2 postgresql chromium curl redis-server)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -52,6 +53,25 @@ start_postgres() {
   echo "PostgreSQL test cluster on 127.0.0.1:$port ($PG_DIR)"
 }
 if [ -z "${TRESOR_TEST_PG_URL:-}" ]; then start_postgres; fi
+
+# Redis for the gateway's counter store (TRESOR_TEST_REDIS_URL, unless already set): a private
+# redis-server on 127.0.0.1, a free port, no persistence, stopped on exit. The system service is not used.
+REDIS_PID=''
+stop_redis() { if [ -n "$REDIS_PID" ]; then kill "$REDIS_PID" 2>/dev/null || true; fi; }
+start_redis() {
+  local port
+  port=$(node -e "const s=require('node:net').createServer();s.listen(0,'127.0.0.1',()=>{process.stdout.write(String(s.address().port));s.close()})")
+  redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --daemonize no >/dev/null 2>&1 &
+  REDIS_PID=$!
+  trap 'stop_redis; stop_postgres' EXIT
+  for _ in $(seq 1 50); do
+    if redis-cli -p "$port" ping >/dev/null 2>&1; then break; fi
+    sleep 0.1
+  done
+  export TRESOR_TEST_REDIS_URL="redis://127.0.0.1:$port"
+  echo "Redis test server on 127.0.0.1:$port"
+}
+if [ -z "${TRESOR_TEST_REDIS_URL:-}" ]; then start_redis; fi
 
 npx tsc -b
 npx vitest run --project integration --passWithNoTests

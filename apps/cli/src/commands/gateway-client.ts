@@ -1,0 +1,147 @@
+import { request as httpsRequest } from 'node:https';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { TresorError, isErrorCode } from '@tresor/protocol';
+import { ADMIN_MEDIA_TYPE, ADMIN_PREFIX, signAdminRequest } from '@tresor/trust';
+import type { CliIo } from '../io.js';
+import { readAdminKey } from './trust-admin-keys.js';
+
+/** Flags every gateway admin command takes. */
+export interface GatewayAdminFlags {
+  readonly url?: string;
+  readonly ca?: string;
+  readonly key?: string;
+  readonly audience?: string;
+  readonly json?: boolean;
+}
+
+/** Adds --url, --ca, --key, --audience and --json to a gateway admin command group. */
+export function gatewayAdminOptions(command: Command): Command {
+  return command
+    .option('--url <url>', 'the gateway (default $TRESOR_GATEWAY_URL)')
+    .option(
+      '--ca <file>',
+      'CA certificate of its TLS certificate (default $TRESOR_GATEWAY_CA, else system roots)',
+    )
+    .option('--key <file>', 'your admin key, a private JWK (default $TRESOR_ADMIN_KEY)')
+    .option('--audience <name>', "the gateway's admin audience (default tresor-gateway)")
+    .option('--json', 'print the JSON answer');
+}
+
+const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
+
+function exchange(
+  url: URL,
+  ca: string | undefined,
+  path: string,
+  jws: string,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const unreachable = (cause: unknown): void => {
+      reject(new TresorError('GATEWAY_UNREACHABLE', `cannot reach the gateway at ${url.origin}`, { cause }));
+    };
+    const req = httpsRequest(
+      new URL(path, url),
+      {
+        method: 'POST',
+        minVersion: 'TLSv1.3',
+        timeout: 30_000,
+        ...(ca === undefined ? {} : { ca }),
+        headers: {
+          'content-type': ADMIN_MEDIA_TYPE,
+          'content-length': Buffer.byteLength(jws),
+          accept: 'application/json',
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_ANSWER_BYTES) {
+            res.destroy();
+            unreachable(new Error('answer too large'));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('end', () => {
+          resolvePromise({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+        });
+        res.on('error', unreachable);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
+    req.on('error', unreachable);
+    req.end(jws);
+  });
+}
+
+/** Signs and sends one gateway admin operation; returns its JSON answer or throws the refusal's code. */
+export async function gatewayAdminCall(
+  io: CliIo,
+  flags: GatewayAdminFlags,
+  operation: string,
+  request: unknown,
+): Promise<Record<string, unknown>> {
+  const text = flags.url ?? io.env.TRESOR_GATEWAY_URL;
+  if (text === undefined || text === '') {
+    throw new TresorError('USAGE_INVALID', 'name the gateway with --url https://… or TRESOR_GATEWAY_URL');
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch (cause) {
+    throw new TresorError('USAGE_INVALID', `--url ${text} is not a URL`, { cause });
+  }
+  if (url.protocol !== 'https:')
+    throw new TresorError('USAGE_INVALID', 'the gateway is reached over https only');
+  const caFile = flags.ca ?? io.env.TRESOR_GATEWAY_CA;
+  let ca: string | undefined;
+  if (caFile !== undefined && caFile !== '') {
+    try {
+      ca = await readFile(resolve(io.cwd, caFile), 'utf8');
+    } catch (cause) {
+      throw new TresorError('INPUT_UNREADABLE', `cannot read the CA certificate ${caFile}`, { cause });
+    }
+  }
+  const key = await readAdminKey(io, flags.key);
+  const path = `${ADMIN_PREFIX}/${operation}`;
+  const jws = await signAdminRequest(key, {
+    audience: flags.audience ?? 'tresor-gateway',
+    path,
+    request,
+    now: io.now(),
+  });
+  const answer = await exchange(url, ca, path, jws);
+  let json: unknown;
+  try {
+    json = JSON.parse(answer.text);
+  } catch {
+    json = undefined;
+  }
+  if (answer.status !== 200) {
+    const body = json as { code?: unknown; message?: unknown } | undefined;
+    if (isErrorCode(body?.code)) {
+      throw new TresorError(body.code, typeof body.message === 'string' ? body.message : undefined);
+    }
+    throw new TresorError(
+      'GATEWAY_UNREACHABLE',
+      `the gateway answered HTTP ${answer.status} without a Tresor error code`,
+    );
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new TresorError('GATEWAY_UNREACHABLE', 'the gateway answered something that is not a JSON object');
+  }
+  return json as Record<string, unknown>;
+}
+
+/** Parses a non-negative integer option. */
+export function integerOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(value)) {
+    throw new TresorError('USAGE_INVALID', `${name} takes a non-negative integer, not ${value}`);
+  }
+  return Number(value);
+}

@@ -1,0 +1,148 @@
+import { Agent, request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { TLSSocket } from 'node:tls';
+import { TresorError } from '@tresor/protocol';
+import { spkiSha256OfCertificate } from '../attestation/tls-spki.js';
+
+/** The gateway's mesh identity: mTLS client certificate and key, and the CA the replicas' certificates chain to. */
+export interface MeshTls {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** An answer from a replica, with the SPKI hash of the certificate the TLS connection presented. */
+export interface MeshResponse {
+  readonly status: number;
+  readonly contentType: string;
+  readonly peerSpkiSha256: string;
+  readonly body: IncomingMessage;
+}
+
+/**
+ * HTTPS over mutual TLS 1.3 to one serving replica. The replica's certificate must chain to the
+ * mesh CA; its public key is reported with every answer so callers can compare it with the key the
+ * replica's evidence binds (RuntimeData.tlsSpkiSha256).
+ */
+export class MeshClient {
+  readonly url: URL;
+  /** The peer key of each connection, read at its handshake (a kept-alive socket is reused later). */
+  readonly #peers = new WeakMap<TLSSocket, string>();
+  readonly #agent: Agent;
+  readonly #timeoutMs: number;
+
+  constructor(url: string, tls: MeshTls, timeoutMs: number) {
+    this.url = new URL(url);
+    this.#timeoutMs = timeoutMs;
+    this.#agent = new Agent({
+      keepAlive: true,
+      maxSockets: 256,
+      // No TLS session resumption: a resumed session carries no peer certificate to compare with
+      // the key the replica's evidence binds.
+      maxCachedSessions: 0,
+      minVersion: 'TLSv1.3',
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+    });
+  }
+
+  /** Sends one request; the body of the answer is left to the caller to read (or destroy). */
+  send(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: { readonly contentType: string; readonly bytes: Uint8Array },
+    signal?: AbortSignal,
+  ): Promise<MeshResponse> {
+    const target = new URL(path, this.url);
+    return new Promise((resolve, reject) => {
+      const unreachable = (cause: unknown): void => {
+        reject(
+          cause instanceof TresorError
+            ? cause
+            : new TresorError('UPSTREAM_FAILED', `serving replica ${this.url.host} did not answer`, {
+                cause,
+              }),
+        );
+      };
+      const req = httpsRequest(
+        target,
+        {
+          method,
+          agent: this.#agent,
+          timeout: this.#timeoutMs,
+          ...(signal === undefined ? {} : { signal }),
+          headers: {
+            accept: '*/*',
+            ...(body === undefined
+              ? {}
+              : { 'content-type': body.contentType, 'content-length': body.bytes.length }),
+          },
+        },
+        (res) => {
+          const socket = res.socket;
+          if (!(socket instanceof TLSSocket)) {
+            res.destroy();
+            unreachable(new Error('not a TLS connection'));
+            return;
+          }
+          const peerSpkiSha256 = this.#peerOf(socket);
+          if (peerSpkiSha256 === undefined) {
+            res.destroy();
+            unreachable(new Error('the replica presented no certificate'));
+            return;
+          }
+          resolve({
+            status: res.statusCode ?? 0,
+            contentType: res.headers['content-type'] ?? '',
+            peerSpkiSha256,
+            body: res,
+          });
+        },
+      );
+      req.on('socket', (socket) => {
+        if (socket instanceof TLSSocket && !this.#peers.has(socket)) {
+          socket.once('secureConnect', () => {
+            this.#peerOf(socket);
+          });
+        }
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.#timeoutMs} ms`)));
+      req.on('error', unreachable);
+      req.end(
+        body === undefined
+          ? undefined
+          : Buffer.from(body.bytes.buffer, body.bytes.byteOffset, body.bytes.length),
+      );
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+
+  #peerOf(socket: TLSSocket): string | undefined {
+    const known = this.#peers.get(socket);
+    if (known !== undefined) return known;
+    const peer = socket.getPeerX509Certificate();
+    if (peer === undefined) return undefined;
+    const spki = spkiSha256OfCertificate(peer);
+    this.#peers.set(socket, spki);
+    return spki;
+  }
+}
+
+/** Reads a whole (small) answer body, at most `maxBytes`. */
+export async function readBody(body: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new TresorError('UPSTREAM_FAILED', `the replica's answer is larger than ${maxBytes} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}

@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import { TresorError, isTresorError, SERVING_ATTESTATION_PATH } from '@tresor/protocol';
+import type { Logger } from 'pino';
+import type { TrustDocumentSource } from '../attestation/trust-documents.js';
+import { MeshClient, readBody, type MeshTls } from './mesh-client.js';
+import type { ReplicaVerifier, VerifiedReplica } from './replica-verifier.js';
+
+const MAX_EVIDENCE_BYTES = 8 * 1024 * 1024;
+
+/** One serving replica as routing sees it. */
+export interface Replica {
+  readonly url: string;
+  readonly client: MeshClient;
+  /** Set while the replica is attested and in rotation. */
+  verified: VerifiedReplica | undefined;
+  /** When its evidence last verified (ms since the epoch). */
+  verifiedAtMs: number;
+  /** Requests sent and not yet answered completely. */
+  outstanding: number;
+  /** Code of the last failure, for /readyz and logs (never a message: it could describe infrastructure). */
+  lastError: string | null;
+  /** Models it served when last attested, kept after a failure so its models are "unavailable", not "unknown". */
+  knownModels: readonly string[];
+}
+
+export interface ReplicaPoolOptions {
+  readonly urls: readonly string[];
+  readonly mesh: MeshTls;
+  readonly verifier: ReplicaVerifier;
+  readonly documents: TrustDocumentSource;
+  readonly now: () => Date;
+  readonly maxAgeMs: number;
+  readonly timeoutMs: number;
+  readonly logger: Logger;
+}
+
+/**
+ * The serving replicas: attested before they get a request, re-attested periodically with a fresh
+ * nonce, taken out of rotation at once when their evidence fails or expires or when they fail a
+ * request, and chosen by least outstanding requests among the attested, resident replicas that
+ * serve the model.
+ */
+export class ReplicaPool {
+  readonly #replicas: Replica[];
+  readonly #options: ReplicaPoolOptions;
+
+  constructor(options: ReplicaPoolOptions) {
+    this.#options = options;
+    this.#replicas = options.urls.map((url) => ({
+      url,
+      client: new MeshClient(url, options.mesh, options.timeoutMs),
+      verified: undefined,
+      verifiedAtMs: 0,
+      outstanding: 0,
+      lastError: null,
+      knownModels: [],
+    }));
+  }
+
+  get replicas(): readonly Replica[] {
+    return this.#replicas;
+  }
+
+  /** Replicas currently in rotation (attested, evidence not expired). */
+  healthy(): Replica[] {
+    const nowMs = this.#options.now().getTime();
+    return this.#replicas.filter((r) => {
+      if (r.verified === undefined) return false;
+      if (nowMs - r.verified.producedAt.getTime() > this.#options.maxAgeMs) {
+        this.#remove(r, 'EVIDENCE_STALE');
+        return false;
+      }
+      return true;
+    });
+  }
+
+  /** Model ids served by replicas in rotation, sorted. */
+  models(): string[] {
+    return [...new Set(this.healthy().flatMap((r) => r.verified?.models ?? []))].sort();
+  }
+
+  /**
+   * The attested replica with the fewest requests in flight that serves `model`.
+   * @throws TresorError MODEL_NOT_FOUND (no replica ever served it), REPLICA_UNAVAILABLE (none in rotation does now)
+   */
+  pick(model: string): Replica & { verified: VerifiedReplica } {
+    let best: (Replica & { verified: VerifiedReplica }) | undefined;
+    for (const r of this.healthy()) {
+      if (!r.verified?.models.includes(model)) continue;
+      if (best === undefined || r.outstanding < best.outstanding)
+        best = r as Replica & { verified: VerifiedReplica };
+    }
+    if (best !== undefined) return best;
+    if (this.#replicas.some((r) => r.knownModels.includes(model))) {
+      throw new TresorError(
+        'REPLICA_UNAVAILABLE',
+        `no attested serving replica is available for model ${model}`,
+      );
+    }
+    throw new TresorError('MODEL_NOT_FOUND', `no model ${model}; GET /v1/models lists the models`);
+  }
+
+  /** Is `model` served by any replica known to the gateway (now or before a failure)? */
+  knows(model: string): boolean {
+    return this.#replicas.some((r) => r.knownModels.includes(model));
+  }
+
+  /** Takes a replica out of rotation at once; it returns only after its evidence verifies again. */
+  fail(replica: Replica, code: string): void {
+    this.#remove(replica, code);
+  }
+
+  /** Fetches and verifies every replica's evidence with fresh nonces; returns how many are in rotation. */
+  async verifyAll(): Promise<number> {
+    await Promise.all(this.#replicas.map((r) => this.verify(r)));
+    return this.healthy().length;
+  }
+
+  /** Fetches and verifies one replica's evidence (a fresh nonce); on any failure it leaves the rotation. */
+  async verify(replica: Replica): Promise<void> {
+    const nonce = randomBytes(32).toString('hex');
+    try {
+      const evidence = await this.fetchEvidence(replica, nonce);
+      const documents = await this.#options.documents.current();
+      const verified = await this.#options.verifier.verify(evidence.json, {
+        nonce,
+        peerTlsSpkiSha256: evidence.peerSpkiSha256,
+        now: this.#options.now(),
+        referenceValues: documents.referenceValues,
+        inventory: documents.inventory,
+        maxAgeMs: this.#options.maxAgeMs,
+      });
+      const wasOut = replica.verified === undefined;
+      replica.verified = verified;
+      replica.verifiedAtMs = this.#options.now().getTime();
+      replica.lastError = null;
+      replica.knownModels = verified.models;
+      if (wasOut)
+        this.#options.logger.info(
+          { replica: verified.id, models: verified.models.length },
+          'serving replica attested, in rotation',
+        );
+    } catch (err) {
+      this.#remove(replica, isTresorError(err) ? err.code : 'INTERNAL_ERROR');
+    }
+  }
+
+  /** The replica's evidence for `nonce`, as JSON, and the SPKI hash of the certificate it answered with. */
+  async fetchEvidence(replica: Replica, nonce: string): Promise<{ json: unknown; peerSpkiSha256: string }> {
+    const answer = await replica.client.send('GET', `${SERVING_ATTESTATION_PATH}?nonce=${nonce}`);
+    const bytes = await readBody(answer.body, MAX_EVIDENCE_BYTES);
+    if (answer.status !== 200) {
+      throw new TresorError(
+        'EVIDENCE_UNAVAILABLE',
+        `replica ${replica.url} answered HTTP ${answer.status} for its evidence`,
+      );
+    }
+    try {
+      return { json: JSON.parse(Buffer.from(bytes).toString('utf8')), peerSpkiSha256: answer.peerSpkiSha256 };
+    } catch {
+      throw new TresorError(
+        'ATTESTATION_EVIDENCE_MALFORMED',
+        `replica ${replica.url} answered evidence that is not JSON`,
+      );
+    }
+  }
+
+  close(): void {
+    for (const r of this.#replicas) r.client.close();
+  }
+
+  #remove(replica: Replica, code: string): void {
+    if (replica.verified !== undefined) {
+      this.#options.logger.warn(
+        { replica: replica.verified.id, code },
+        'serving replica taken out of rotation',
+      );
+    }
+    replica.verified = undefined;
+    replica.lastError = code;
+  }
+}

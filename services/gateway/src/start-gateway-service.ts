@@ -1,0 +1,289 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DestinationStream } from 'pino';
+import { TresorError, ATTESTATION_BUNDLE_PATH } from '@tresor/protocol';
+import {
+  createGatewayKey,
+  encodeKeyConfigList,
+  gatewayKeysById,
+  HpkeKeyPair,
+  OHTTP_KEYS_MEDIA_TYPE,
+  type OhttpKeyConfig,
+} from '@tresor/crypto';
+import { SampleVerifyKey } from '@tresor/attestation';
+import { EnvelopeCipher, openKeyStore, parseWrappedKey, type KeyStore } from '@tresor/keystore';
+import { createServer, type TresorServer } from '@tresor/server-kit';
+import {
+  AuditLog,
+  keyStoreCheckpointSigner,
+  openMetadataDatabase,
+  publishAuditPublicKey,
+  SqlApiKeyRepository,
+  SqlAuditRepository,
+  SqlPolicyRepository,
+  SqlTenantRepository,
+  SqlUsageRepository,
+  STATE_DB_FILE,
+  timerScheduler,
+  type FieldCipher,
+  type Scheduler,
+  type SqlClient,
+} from '@tresor/storage';
+import { ADMIN_PREFIX, adminRoutes, ReplayGuard } from '@tresor/trust';
+import { gatewayAdminOperations } from './admin/gateway-admin-operations.js';
+import { InnerApi } from './api/inner-api.js';
+import { AttestationBundleBuilder, parseNonce } from './attestation/attestation-bundle.js';
+import { attesterFromConfig, type TeeAttester } from './attestation/gateway-attester.js';
+import { spkiSha256OfPem } from './attestation/tls-spki.js';
+import { HttpsTrustDocumentSource, type TrustDocumentSource } from './attestation/trust-documents.js';
+import { ApiKeyAuthenticator } from './auth/api-key-authenticator.js';
+import { GatewayAuthorizer } from './auth/gateway-policy.js';
+import type { GatewayConfig } from './config.js';
+import { MemoryCounterStore, type CounterStore } from './limits/counter-store.js';
+import { RedisCounterStore } from './limits/redis-counter-store.js';
+import { UsageLimiter } from './limits/usage-limiter.js';
+import { ReplayCache } from './ohttp/replay-cache.js';
+import { gatewayOpenApi, OPENAPI_PATH } from './openapi/gateway-openapi.js';
+import { AttestationReplicaVerifier, type ReplicaVerifier } from './replicas/replica-verifier.js';
+import { ReplicaPool } from './replicas/replica-pool.js';
+import { ohttpRoute } from './routes/ohttp-route.js';
+
+/** What the environment supplies; tests and `tresor up` inject what they need to fix. */
+export interface GatewayDependencies {
+  /** Where the keystore passphrase / PIN variables are read from. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly now?: () => Date;
+  readonly logDestination?: DestinationStream;
+  /** The replica verifier; the built-in AttestationReplicaVerifier unless given (e.g. the SDK's). */
+  readonly replicaVerifier?: ReplicaVerifier;
+  /** The trust documents; fetched from `trust.url` unless given. */
+  readonly documents?: TrustDocumentSource;
+  /** Rate-limit counters; Redis when configured, else in memory, unless given. */
+  readonly counters?: CounterStore;
+  readonly attester?: TeeAttester;
+  /** Drives periodic re-attestation of replicas; timers unless given. */
+  readonly scheduler?: Scheduler;
+}
+
+/** A running gateway. */
+export interface RunningGateway {
+  /** The https URL it listens on. */
+  readonly url: string;
+  /** Resolves once every replica was attested once (whether or not any passed). */
+  readonly ready: Promise<void>;
+  readonly server: TresorServer;
+  readonly pool: ReplicaPool;
+  readonly keyConfig: OhttpKeyConfig;
+  readonly audit: AuditLog;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens everything the configuration names (keystore, metadata database, audit log, counters),
+ * generates the OHTTP key (in enclave memory only; a restart publishes a new one), builds the
+ * public, OHTTP and admin routes, starts listening and attests the replicas. Whatever was opened is
+ * closed again when a step fails.
+ */
+export async function startGatewayService(
+  config: GatewayConfig,
+  deps: GatewayDependencies,
+): Promise<RunningGateway> {
+  const now = deps.now ?? (() => new Date());
+  const cleanup: (() => Promise<unknown>)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
+  };
+  try {
+    await mkdir(config.stateDir, { recursive: true, mode: 0o700 }).catch((cause: unknown) => {
+      throw new TresorError('STORAGE_UNAVAILABLE', `cannot create the state directory ${config.stateDir}`, {
+        cause,
+      });
+    });
+    const keyStore: KeyStore = await openKeyStore(config.keystore, {
+      env: deps.env,
+      mode: config.mode === 'production' ? 'production' : 'development',
+    });
+    cleanup.push(() => keyStore.close());
+    const db: SqlClient = await openMetadataDatabase(
+      config.database === undefined
+        ? { kind: 'sqlite', file: join(config.stateDir, STATE_DB_FILE) }
+        : {
+            kind: 'postgres',
+            url: config.database.url,
+            ...(config.database.schema === undefined ? {} : { schema: config.database.schema }),
+          },
+    );
+    cleanup.push(() => db.close());
+    const clock = { now };
+    const signer = await keyStoreCheckpointSigner(keyStore, config.keys.auditCheckpoint);
+    publishAuditPublicKey(config.stateDir, signer.publicJwk);
+    const audit = new AuditLog(new SqlAuditRepository(db), { signer, clock });
+
+    const tenants = new SqlTenantRepository(db);
+    const apiKeys = new SqlApiKeyRepository(db);
+    const policies = new SqlPolicyRepository(db);
+    const ciphers = new Map<string, FieldCipher>();
+    const usage = new SqlUsageRepository(db, async (tenant) => {
+      let cipher = ciphers.get(tenant);
+      if (cipher === undefined) {
+        const record = await tenants.get(tenant);
+        if (record === undefined) throw new TresorError('TENANT_NOT_FOUND', `no tenant ${tenant}`);
+        cipher = new EnvelopeCipher(keyStore, parseWrappedKey(record.wrappedDataKey));
+        ciphers.set(tenant, cipher);
+      }
+      return cipher;
+    });
+    const counters =
+      deps.counters ??
+      (config.redis === undefined
+        ? new MemoryCounterStore()
+        : await RedisCounterStore.connect(config.redis.url));
+    cleanup.push(() => counters.close());
+    const limiter = new UsageLimiter(counters, config.limits);
+    const authenticator = new ApiKeyAuthenticator(apiKeys, now);
+    const authorizer = new GatewayAuthorizer(policies, now);
+
+    const ohttpKey = createGatewayKey(1, await HpkeKeyPair.generate());
+    const keys = gatewayKeysById([ohttpKey]);
+    const keyList = Buffer.from(encodeKeyConfigList([ohttpKey.config]));
+    const attester = deps.attester ?? (await attesterFromConfig(config.tee));
+
+    const server = createServer({
+      service: 'gateway',
+      config: {
+        host: config.server.host,
+        port: config.server.port,
+        tls: { cert: config.server.tls.cert, key: config.server.tls.key },
+        http2: config.server.http2,
+        limits: { bodyBytes: config.limits.ohttpBodyBytes, requestTimeoutMs: config.server.requestTimeoutMs },
+        shutdownGraceMs: config.server.shutdownGraceMs,
+        logLevel: config.server.logLevel,
+      },
+      ...(deps.logDestination === undefined ? {} : { logDestination: deps.logDestination }),
+    });
+    cleanup.push(() => server.close());
+    const documents =
+      deps.documents ??
+      new HttpsTrustDocumentSource(config.trust.url, config.trust.ca, () => now().getTime());
+    const verifier =
+      deps.replicaVerifier ??
+      new AttestationReplicaVerifier(
+        config.serving.sampleVerifyKey === undefined
+          ? {}
+          : { sampleVerifyKey: SampleVerifyKey.parse(config.serving.sampleVerifyKey) },
+      );
+    const pool = new ReplicaPool({
+      urls: config.serving.replicas.map((r) => r.url),
+      mesh: { ca: config.serving.meshCa, cert: config.serving.mesh.cert, key: config.serving.mesh.key },
+      verifier,
+      documents,
+      now,
+      maxAgeMs: config.serving.evidenceMaxAgeSeconds * 1000,
+      timeoutMs: config.serving.upstreamTimeoutMs,
+      logger: server.logger,
+    });
+    cleanup.push(() => {
+      pool.close();
+      return Promise.resolve();
+    });
+    const bundles = new AttestationBundleBuilder({
+      id: `gateway-${randomBytes(3).toString('hex')}`,
+      attester,
+      keyConfig: ohttpKey.config,
+      tlsSpkiSha256: spkiSha256OfPem(config.server.tls.cert),
+      pool,
+      documents,
+      trustUrl: config.trust.url,
+      now,
+    });
+    const api = new InnerApi({
+      authenticator,
+      authorizer,
+      limiter,
+      tenants,
+      usage,
+      pool,
+      now,
+      logger: server.logger,
+      innerBodyBytes: config.limits.innerBodyBytes,
+      replayWindowMs: config.limits.replayWindowSeconds * 1000,
+    });
+
+    const app = server.app;
+    app.get('/.well-known/ohttp-gateway', (_request, reply) =>
+      reply.type(OHTTP_KEYS_MEDIA_TYPE).header('cache-control', 'public, max-age=60').send(keyList),
+    );
+    app.get(ATTESTATION_BUNDLE_PATH, async (request, reply) => {
+      const nonce = parseNonce((request.query as Record<string, unknown>).nonce);
+      return reply.header('cache-control', 'no-store').send(await bundles.build(nonce));
+    });
+    const openApi = JSON.stringify(gatewayOpenApi());
+    app.get(OPENAPI_PATH, (_request, reply) =>
+      reply.type('application/json').header('cache-control', 'public, max-age=300').send(openApi),
+    );
+    await ohttpRoute(app, {
+      keys,
+      replay: new ReplayCache(config.limits.replayWindowSeconds * 1000, config.limits.replayCacheEntries),
+      api,
+      now,
+      bodyBytes: config.limits.ohttpBodyBytes,
+      innerBodyBytes: config.limits.innerBodyBytes,
+    });
+    await app.register(adminRoutes, {
+      prefix: ADMIN_PREFIX,
+      keys: config.admin.keys,
+      audience: config.admin.audience,
+      windowSeconds: config.admin.requestWindowSeconds,
+      clock,
+      startedAt: now(),
+      replay: new ReplayGuard(),
+      audit,
+      operations: gatewayAdminOperations({
+        tenants,
+        keys: apiKeys,
+        policies,
+        usage,
+        keyStore,
+        tenantKek: config.keys.tenantKek,
+        authenticator,
+        authorizer,
+        now,
+      }),
+    });
+    server.addReadinessCheck('database', async () => {
+      await db.query('SELECT 1 AS one');
+    });
+    server.addReadinessCheck('trust', async () => {
+      await documents.current();
+    });
+    server.addReadinessCheck('replicas', () =>
+      pool.healthy().length > 0 ? Promise.resolve() : Promise.reject(new Error('no attested replica')),
+    );
+
+    const url = await server.listen();
+    const scheduler = deps.scheduler ?? timerScheduler;
+    const ready = pool.verifyAll().then(() => undefined);
+    const stopReverify = scheduler.every(config.serving.reverifyIntervalSeconds * 1000, async () => {
+      await pool.verifyAll();
+    });
+    cleanup.push(() => {
+      stopReverify();
+      return Promise.resolve();
+    });
+    const stopCheckpoints = audit.scheduleCheckpoints(scheduler, (err) => {
+      server.logger.error(
+        { code: err instanceof TresorError ? err.code : 'INTERNAL_ERROR' },
+        'audit checkpoint failed',
+      );
+    });
+    cleanup.push(() => {
+      stopCheckpoints();
+      return Promise.resolve();
+    });
+    return { url, ready, server, pool, keyConfig: ohttpKey.config, audit, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
