@@ -1,0 +1,248 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { TresorError } from '@tresor/protocol';
+import { configInvalid, deepFreeze } from '@tresor/server-kit';
+
+/**
+ * The serving enclave's configuration (`tresor serving serve --config <file>`): validated once at
+ * start-up (CONFIG_INVALID names the field), relative paths resolved against the file's folder,
+ * then frozen. docs/serving.md lists every setting.
+ */
+
+const KBS_URI = /^kbs:\/\/\/[A-Za-z0-9._-]{1,128}\/[A-Za-z0-9._-]{1,128}\/[A-Za-z0-9._-]{1,128}$/;
+const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+const SPIFFE = /^spiffe:\/\/[a-z0-9._-]+\/[^/]+\/[^/]+$/;
+const HEX_48 = /^[0-9a-f]{96}$/;
+
+const modelSchema = z.strictObject({
+  /** The id clients name in `model`. */
+  id: z.string().regex(MODEL_ID, 'a model id: letters, digits and . _ : / - (at most 128)'),
+  /** The sealed `.tresor` file. */
+  file: z.string().min(1),
+  /** Where the trust service releases its key: `kbs:///<repository>/<type>/<tag>`. */
+  key: z.string().regex(KBS_URI, 'kbs:///<repository>/<type>/<tag>'),
+});
+
+const teeSchema = z.discriminatedUnion('source', [
+  z.strictObject({
+    /** The software stand-in (local mode only): evidence signed with the installation key. */
+    source: z.literal('sample'),
+    /** The sample TEE's private JWK (`tresor up` writes it, mode 0600). */
+    signingKeyFile: z.string().min(1),
+    /** 48 bytes (96 hex digits) the sample TEE reports as its measurement. */
+    measurement: z.string().regex(HEX_48, '96 lowercase hex digits').optional(),
+    svn: z.number().int().nonnegative().default(1),
+  }),
+  z.strictObject({
+    /** AMD SEV-SNP or Intel TDX through the kernel's configfs-tsm report interface. */
+    source: z.literal('configfs-tsm'),
+    root: z.string().min(1).default('/sys/kernel/config/tsm'),
+  }),
+  z.strictObject({
+    /** configfs-tsm when the kernel offers it, else the sample TEE when configured (local mode only). */
+    source: z.literal('auto'),
+    root: z.string().min(1).default('/sys/kernel/config/tsm'),
+    signingKeyFile: z.string().min(1).optional(),
+    measurement: z.string().regex(HEX_48, '96 lowercase hex digits').optional(),
+    svn: z.number().int().nonnegative().default(1),
+  }),
+]);
+
+const engineSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('llama'), threads: z.number().int().positive().max(256).optional() }),
+  z
+    .strictObject({
+      kind: z.literal('openai-upstream'),
+      url: z.url({ protocol: /^https?$/ }).optional(),
+      socketPath: z.string().min(1).optional(),
+    })
+    .refine((e) => (e.url === undefined) !== (e.socketPath === undefined), {
+      message: 'name exactly one of url and socketPath',
+    }),
+  z.strictObject({
+    kind: z.literal('echo'),
+    responseTokens: z.number().int().positive().optional(),
+  }),
+]);
+
+const tlsSchema = z.discriminatedUnion('source', [
+  /** The TLS key is generated in memory and certified by the trust service's mesh CA. */
+  z.strictObject({ source: z.literal('mesh') }),
+  /** A certificate and key from files (`tresor up` in local mode). */
+  z.strictObject({ source: z.literal('files'), certFile: z.string().min(1), keyFile: z.string().min(1) }),
+]);
+
+export const servingConfigSchema = z
+  .strictObject({
+    mode: z.enum(['production', 'local']),
+    /** A stable name for this replica (receipts and evidence name it); random when omitted. */
+    replicaId: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/)
+      .optional(),
+    listen: z
+      .strictObject({
+        host: z.string().min(1).max(255).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8444),
+      })
+      .prefault({}),
+    tls: tlsSchema.prefault({ source: 'mesh' }),
+    mtls: z
+      .strictObject({
+        /** Require a mesh client certificate naming an allowed peer on /v1/ohttp. */
+        required: z.boolean().default(true),
+        /** CA of client certificates; the trust service's mesh CA when omitted. */
+        clientCaFile: z.string().min(1).optional(),
+        /** SPIFFE ids allowed to call /v1/ohttp; the gateway's (`spiffe://<domain>/gateway/_`) when omitted. */
+        allowedPeers: z
+          .array(z.string().regex(SPIFFE, 'a spiffe://<domain>/<component>/<tenant> id'))
+          .optional(),
+        trustDomain: z.string().min(1).default('tresor.local'),
+      })
+      .prefault({}),
+    trust: z.strictObject({
+      url: z.url({ protocol: /^https$/ }),
+      /** CA certificate (PEM) of the trust service's TLS certificate; the system store when omitted. */
+      caFile: z.string().min(1).optional(),
+    }),
+    tee: teeSchema,
+    gpu: z
+      .strictObject({
+        /** Refuse to become ready without a GPU in confidential-computing mode. */
+        requireGpu: z.boolean().default(false),
+      })
+      .prefault({}),
+    models: z.array(modelSchema).max(64).default([]),
+    /** Every `*.tresor` file here is served, its id the file name, its key the header's key id. */
+    modelDirectory: z.string().min(1).optional(),
+    engine: engineSchema,
+    concurrency: z
+      .strictObject({
+        maxConcurrent: z.number().int().positive().max(1024).default(4),
+        maxQueue: z.number().int().nonnegative().max(100_000).default(32),
+        retryAfterSeconds: z.number().int().positive().max(3600).default(1),
+      })
+      .prefault({}),
+    /**
+     * Where decrypted models are written before the engine loads them: a tmpfs inside the TEE in
+     * production; in local mode a private folder (0700) under the system temp dir by default.
+     * Wiped at start and at exit.
+     */
+    workDir: z.string().min(1).optional(),
+    /** Fresh evidence requests per second at /attestation (each signs a report). */
+    attestationRatePerSecond: z.number().int().positive().max(10_000).default(20),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    shutdownGraceMs: z.number().int().nonnegative().max(600_000).default(10_000),
+  })
+  .superRefine((config, ctx) => {
+    const teeSource = config.tee.source;
+    if (config.mode === 'production') {
+      if (teeSource === 'sample') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tee', 'source'],
+          message: 'production refuses the sample TEE; use configfs-tsm (or auto)',
+        });
+      }
+      if (config.tee.source === 'auto' && config.tee.signingKeyFile !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tee', 'signingKeyFile'],
+          message: 'production never falls back to the sample TEE; remove signingKeyFile',
+        });
+      }
+      if (!config.mtls.required) {
+        ctx.addIssue({ code: 'custom', path: ['mtls', 'required'], message: 'production requires mTLS' });
+      }
+      if (config.tls.source !== 'mesh') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tls', 'source'],
+          message: 'production serves with a mesh certificate for its attested key',
+        });
+      }
+      if (config.workDir === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workDir'],
+          message: 'production needs a workDir on a tmpfs inside the TEE (e.g. /dev/shm/tresor)',
+        });
+      }
+    }
+    if (config.models.length > 0 && config.modelDirectory !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['modelDirectory'],
+        message: 'name models or modelDirectory, not both',
+      });
+    }
+    const ids = new Set<string>();
+    for (const [index, model] of config.models.entries()) {
+      if (ids.has(model.id)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['models', index, 'id'],
+          message: `duplicate model id ${model.id}`,
+        });
+      }
+      ids.add(model.id);
+    }
+  });
+
+export type ServingConfig = Readonly<z.output<typeof servingConfigSchema>>;
+export type ServingConfigInput = z.input<typeof servingConfigSchema>;
+export type ServingModelConfig = ServingConfig['models'][number];
+export type ServingTeeConfig = ServingConfig['tee'];
+export type ServingEngineConfig = ServingConfig['engine'];
+
+const PATH_FIELDS = [
+  ['tee', 'signingKeyFile'],
+  ['tee', 'root'],
+  ['tls', 'certFile'],
+  ['tls', 'keyFile'],
+  ['mtls', 'clientCaFile'],
+  ['trust', 'caFile'],
+  ['modelDirectory'],
+  ['workDir'],
+] as const;
+
+/** Validates and freezes a configuration; relative paths resolve against `baseDir` when given. */
+export function parseServingConfig(value: unknown, baseDir?: string): ServingConfig {
+  const parsed = servingConfigSchema.safeParse(value);
+  if (!parsed.success) throw configInvalid('serving configuration', parsed.error);
+  const config = parsed.data;
+  if (baseDir !== undefined) {
+    const absolute = (path: string): string => (isAbsolute(path) ? path : resolve(baseDir, path));
+    for (const [section, field] of PATH_FIELDS) {
+      if (field === undefined) {
+        const holder = config as unknown as Record<string, unknown>;
+        const path = holder[section];
+        if (typeof path === 'string') holder[section] = absolute(path);
+        continue;
+      }
+      const holder = (config as unknown as Record<string, Record<string, unknown>>)[section];
+      const path = holder?.[field];
+      if (holder !== undefined && typeof path === 'string') holder[field] = absolute(path);
+    }
+    for (const model of config.models) (model as { file: string }).file = absolute(model.file);
+  }
+  return deepFreeze(config);
+}
+
+/** Reads a JSON configuration file. CONFIG_INVALID when it cannot be read or parsed. */
+export async function loadServingConfig(file: string): Promise<ServingConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new TresorError('CONFIG_INVALID', `cannot read the serving configuration ${file}`, { cause });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new TresorError('CONFIG_INVALID', `the serving configuration ${file} is not JSON`, { cause });
+  }
+  return parseServingConfig(value, dirname(resolve(file)));
+}

@@ -1,0 +1,75 @@
+import { open } from 'node:fs/promises';
+import { TresorError } from '@tresor/protocol';
+import type { ServingEngineConfig } from './config.js';
+import type { Engine } from './engine/engine.js';
+import { createEchoEngine } from './engines/echo-engine.js';
+import { createLlamaEngine } from './engines/llama-engine.js';
+import { createOpenAiUpstreamEngine } from './engines/openai-upstream-engine.js';
+
+/** A decrypted model handed to an engine. */
+export interface EngineModelFile {
+  readonly id: string;
+  readonly path: string;
+  readonly sha256: string;
+}
+
+/**
+ * Builds the engine once the models are decrypted. The plaintext files are deleted as soon as
+ * this resolves (see docs/serving.md, "Plaintext lifetime"), so an engine must have read or
+ * mapped them by then.
+ */
+export type EngineFactory = (
+  models: readonly EngineModelFile[],
+  config: ServingEngineConfig,
+) => Promise<Engine>;
+
+/** Reads a file once, start to end, in 4 MiB pieces (what loading it costs, without keeping it). */
+export async function readThrough(path: string): Promise<number> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = new Uint8Array(4 * 1024 * 1024);
+    let total = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) return total;
+      total += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The engines this build wires by configuration. */
+export const defaultEngineFactory: EngineFactory = async (models, config) => {
+  switch (config.kind) {
+    case 'echo':
+      // The echo engine has no weights; "loading" reads each file once, so start-up costs what
+      // a real engine's first read would (bench/serving.ts measures exactly that).
+      for (const model of models) await readThrough(model.path);
+      return createEchoEngine({
+        ...(models.length === 0 ? {} : { models: models.map((m) => ({ id: m.id })) }),
+        ...(config.responseTokens === undefined ? {} : { responseTokens: config.responseTokens }),
+      });
+    case 'llama':
+      // node-llama-cpp maps the GGUF (mmap): once loaded, the file's name can go; the mapping
+      // keeps the pages until the model is freed.
+      return createLlamaEngine({
+        // The unseal hashed exactly these bytes while decrypting them.
+        models: models.map((m) => ({ id: m.id, path: m.path, sha256: m.sha256, sha256Verified: true })),
+        ...(config.threads === undefined ? {} : { threads: config.threads }),
+      });
+    case 'openai-upstream': {
+      // The upstream (vLLM in the same pod) loads its own weights; sealed models listed here are
+      // decrypted and checked but not handed over (docs/serving.md, "Engines").
+      if (models.length > 0) {
+        throw new TresorError(
+          'CONFIG_INVALID',
+          'the openai-upstream engine loads its own models; list no sealed models for it',
+        );
+      }
+      return createOpenAiUpstreamEngine(
+        config.url === undefined ? { socketPath: config.socketPath ?? '' } : { baseUrl: config.url },
+      );
+    }
+  }
+};
