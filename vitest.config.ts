@@ -59,6 +59,15 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          name: 'security',
+          include: ['test/security/**/*.test.ts', 'test/reliability/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 300_000,

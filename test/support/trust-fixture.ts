@@ -51,6 +51,8 @@ export interface TrustFixtureOptions {
   readonly plugins?: readonly TrustPlugin[];
   /** Default true: sign sample evidence with the fixture's installation key. */
   readonly sampleKey?: SampleSigningKey;
+  /** Runs before each audit record is kept; a rejection is the audit sink failing (fault injection). */
+  readonly auditFault?: (entry: AuditEntry) => Promise<void>;
 }
 
 let pkiOnce: Promise<TestPki> | undefined;
@@ -97,9 +99,9 @@ export async function startTrustFixture(options: TrustFixtureOptions = {}): Prom
     {
       keyStore,
       audit: {
-        append: (entry) => {
+        append: async (entry) => {
+          await options.auditFault?.(entry);
           audit.push(entry);
-          return Promise.resolve();
         },
       },
       resources,
