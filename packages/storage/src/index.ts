@@ -8,6 +8,7 @@ export type {
   TransactionOptions,
 } from './sql/sql-client.js';
 export { openSqlite, type SqliteOptions } from './sql/sqlite-client.js';
+export { openSqliteInWorker } from './sql/sqlite-worker-client.js';
 export { isPostgresUrl, openPostgres, type PostgresOptions } from './sql/postgres-client.js';
 export { MIGRATIONS, SCHEMA_VERSION, type Migration } from './schema/migrations.js';
 export { checkSchema, migrate, type MigrationResult } from './schema/migrate.js';
@@ -77,3 +78,21 @@ export {
   type RetentionPolicy,
   type RetentionRun,
 } from './retention/retention-job.js';
+
+/** Gateway tenants, API keys (salted hashes only) and per-tenant Cedar policies. */
+export {
+  API_KEY_ID_PATTERN,
+  API_KEY_SCOPES,
+  TENANT_ID_PATTERN,
+  type ApiKeyRecord,
+  type ApiKeyScope,
+  type PolicyRecord,
+  type TenantRecord,
+  type UsageLimits,
+} from './tenants/tenant-records.js';
+export { SqlTenantRepository, type TenantRepository } from './tenants/tenant-repository.js';
+export { SqlApiKeyRepository, type ApiKeyRepository } from './tenants/api-key-repository.js';
+export { SqlPolicyRepository, type PolicyRepository } from './tenants/policy-repository.js';
+
+/** Ids of signed requests accepted once (replay protection across restarts and replicas). */
+export { SqlUsedRequestIds, type RequestIdUse, type UsedRequestIds } from './replay/used-request-ids.js';

@@ -6,6 +6,7 @@ import { checkSchema, migrate } from './schema/migrate.js';
 import { openPostgres } from './sql/postgres-client.js';
 import type { SqlClient } from './sql/sql-client.js';
 import { openSqlite } from './sql/sqlite-client.js';
+import { openSqliteInWorker } from './sql/sqlite-worker-client.js';
 
 /** The SQLite metadata database inside a local state directory. */
 export const STATE_DB_FILE = 'tresor.db';
@@ -14,7 +15,16 @@ export const AUDIT_PUBLIC_KEY_FILE = 'audit-public-key.jwks';
 
 /** Where the metadata lives: a SQLite file (default) or a PostgreSQL database shared by replicas. */
 export type DatabaseTarget =
-  | { readonly kind: 'sqlite'; readonly file: string }
+  | {
+      readonly kind: 'sqlite';
+      readonly file: string;
+      /**
+       * Where the SQLite connection runs: `inline` on the calling thread (default; tools and
+       * tests), or `worker` on a thread of its own, so that statements and commit fsyncs do not
+       * block a server's event loop (sqlite-worker-client.ts).
+       */
+      readonly thread?: 'inline' | 'worker';
+    }
   | { readonly kind: 'postgres'; readonly url: string; readonly schema?: string };
 
 export interface OpenDatabaseOptions {
@@ -35,7 +45,9 @@ export async function openMetadataDatabase(
   const readOnly = options.readOnly ?? false;
   const client =
     target.kind === 'sqlite'
-      ? openSqlite({ file: target.file, readOnly })
+      ? target.thread === 'worker'
+        ? await openSqliteInWorker({ file: target.file, readOnly })
+        : openSqlite({ file: target.file, readOnly })
       : await openPostgres({
           url: target.url,
           readOnly,

@@ -1,6 +1,6 @@
 import type { DestinationStream } from 'pino';
 import { TresorError } from '@tresor/protocol';
-import { SampleVerifyKey, type VerifierSet } from '@tresor/attestation';
+import { SampleVerifyKey, type AppraisalPolicy, type VerifierSet } from '@tresor/attestation';
 import type { KeyStore } from '@tresor/keystore';
 import { createServer, type TresorServer } from '@tresor/server-kit';
 import {
@@ -36,6 +36,10 @@ export interface TrustDependencies {
   /** TDX collateral, SNP certificates the evidence does not carry. */
   readonly endorsements?: EndorsementProvider;
   readonly verifiers?: VerifierSet;
+  /** The appraisal policy in force when it was set through the admin API (stored); else the configuration's. */
+  readonly attestationPolicy?: AppraisalPolicy;
+  /** The Cedar resource policy in force when it was set through the admin API (stored); else the configuration's. */
+  readonly resourcePolicy?: string;
   /** The clock (tests fix it to a recorded evidence's `verify_at`). */
   readonly now?: () => Date;
   readonly logDestination?: DestinationStream;
@@ -110,7 +114,7 @@ export async function buildTrustApp(
   });
   const verifyKey = sampleVerifyKey(config);
   const attestation = new AttestationService({
-    policy: config.attestation.policy,
+    policy: dependencies.attestationPolicy ?? config.attestation.policy,
     tokens,
     acceptUnsignedSample: config.attestation.acceptUnsignedSample,
     ...(verifyKey === undefined ? {} : { sampleVerifyKey: verifyKey }),
@@ -119,7 +123,7 @@ export async function buildTrustApp(
     ...(dependencies.endorsements === undefined ? {} : { endorsements: dependencies.endorsements }),
     ...(dependencies.verifiers === undefined ? {} : { verifiers: dependencies.verifiers }),
   });
-  const resourcePolicy = new CedarResourcePolicy(config.resourcePolicy);
+  const resourcePolicy = new CedarResourcePolicy(dependencies.resourcePolicy ?? config.resourcePolicy);
   const context: TrustContext = {
     config,
     keyStore: dependencies.keyStore,

@@ -5,6 +5,7 @@ import { TresorError } from '@tresor/protocol';
 import { appraisalPolicySchema } from '@tresor/attestation';
 import { configInvalid, deepFreeze, serverConfigSchema } from '@tresor/server-kit';
 import { DEFAULT_SESSION_TTL_SECONDS } from './kbs/protocol.js';
+import { productionPolicyProblems } from './policies/attestation-policy.js';
 
 /**
  * The trust service configuration (docs/trust.md lists every setting): validated at start-up,
@@ -72,17 +73,8 @@ export const trustConfigSchema = z
     const refuse = (path: (string | number)[], message: string): void => {
       ctx.addIssue({ code: 'custom', path, message });
     };
-    if (config.attestation.policy.allowSampleTee) {
-      refuse(['attestation', 'policy', 'allowSampleTee'], 'production mode refuses the sample TEE');
-    }
-    if (config.attestation.policy.allowDebug) {
-      refuse(['attestation', 'policy', 'allowDebug'], 'production mode refuses debug TEEs');
-    }
-    if (!config.attestation.policy.requireReportDataBinding) {
-      refuse(
-        ['attestation', 'policy', 'requireReportDataBinding'],
-        'production mode binds the TEE key and nonce into the evidence',
-      );
+    for (const { field, message } of productionPolicyProblems(config.attestation.policy)) {
+      refuse(['attestation', 'policy', field], message);
     }
     if (config.attestation.acceptUnsignedSample) {
       refuse(['attestation', 'acceptUnsignedSample'], 'production mode refuses unsigned sample evidence');

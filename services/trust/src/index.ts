@@ -64,6 +64,12 @@ export {
   type KbsTransport,
   type TransportResponse,
 } from './kbs/client-transport.js';
+export {
+  MESH_KEY_ALGORITHM,
+  meshCertificationRequest,
+  requestMeshCertificate,
+  type MeshCertificate,
+} from './kbs/mesh-certificate-client.js';
 
 /** Attestation service: appraisal and EAR tokens. */
 export {
@@ -216,6 +222,23 @@ export {
 export { ADMIN_PREFIX, adminRoutes, type AdminRoutesOptions } from './admin/admin-routes.js';
 export { adminPlugin, type AdminPluginOptions } from './admin/admin-plugin.js';
 export type { AdminOperation } from './admin/admin-operation.js';
+export {
+  ADMIN_REPLAY_SCOPE,
+  DatabaseReplayGuard,
+  ReplayGuard,
+  type AdminReplayGuard,
+} from './admin/replay-guard.js';
+export {
+  ATTESTATION_POLICY_TYPE,
+  attestationPolicyOperations,
+  checkAttestationPolicy,
+  productionPolicyProblems,
+} from './policies/attestation-policy.js';
+export {
+  SignedPolicyFile,
+  type SignedPolicyFileOptions,
+  type StoredPolicy,
+} from './policies/signed-policy-file.js';
 
 /** Deployment: `tresor trust serve --config <file>`. */
 export {

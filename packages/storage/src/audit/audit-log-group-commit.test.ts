@@ -130,4 +130,43 @@ describe('audit log group commit (SQLite in memory)', () => {
     expect(await client.query('SELECT seq FROM audit_records')).toEqual([]);
     expect((await breaking.append(release(3))).seq).toBe(1);
   });
+
+  it('reads the database for a due checkpoint only when one may be due, and still signs at N records and after T', async () => {
+    let reads = 0;
+    const counting = new (class extends SqlAuditRepository {
+      override read<T>(work: Parameters<SqlAuditRepository['read']>[0]): Promise<T> {
+        reads++;
+        return super.read(work) as Promise<T>;
+      }
+    })(client);
+    const clock = new ManualClock(new Date('2025-03-01T00:00:00Z'));
+    const small = new AuditLog(counting, { signer, clock, checkpointEvery: 5, checkpointIntervalMs: 60_000 });
+    const newest = async () => (await verifyAuditLog(counting, keys)).newestCheckpoint;
+    await small.append(release(1));
+    expect(reads).toBe(1); // nothing known yet: the database decides
+    for (let n = 2; n <= 4; n++) await small.append(release(n));
+    expect(reads).toBe(1); // 4 uncovered records, the oldest 0 s old: certainly not due
+    await small.append(release(5));
+    expect(await newest()).toBe(5);
+    const afterCount = reads;
+    await small.append(release(6)); // coverage read again after a checkpoint
+    await small.append(release(7));
+    expect(reads).toBe(afterCount + 1);
+    clock.advance(60_000);
+    await small.append(release(8)); // record 6 is now 60 s old
+    expect(await newest()).toBe(8);
+    // Another writer appends and checkpoints in between: this log's remembered coverage is only a
+    // lower bound, so it may check more often, never less.
+    await small.append(release(9));
+    const other = new AuditLog(new SqlAuditRepository(client), { signer, clock, checkpointEvery: 1 });
+    await other.append(release(10));
+    expect(await newest()).toBe(10);
+    const before = reads;
+    await small.append(release(11));
+    expect(reads).toBe(before);
+    clock.advance(60_000);
+    await small.append(release(12));
+    expect(await newest()).toBe(12);
+    expect(await verifyAuditLog(counting, keys)).toMatchObject({ intact: true, records: 12 });
+  });
 });

@@ -54,6 +54,11 @@ export class AuditLog {
   readonly #every: number;
   readonly #intervalMs: number;
   readonly #appends: GroupCommit<AuditEntry, AuditRecord>;
+  /**
+   * What this log last learnt of checkpoint coverage: the record count covered by the newest
+   * checkpoint (a lower bound: it only grows) and, when known, the oldest record after it.
+   */
+  #coverage: { covered: number; oldestUncovered: { seq: number; time: number } | undefined } | undefined;
 
   constructor(repository: AuditRepository, options: AuditLogOptions) {
     const every = options.checkpointEvery ?? 1000;
@@ -119,8 +124,34 @@ export class AuditLog {
             }),
       ),
     );
-    await this.checkpointIfDue();
+    if (this.#checkpointMayBeDue(records)) await this.checkpointIfDue();
     return records;
+  }
+
+  /**
+   * Whether a batch just appended may have made a checkpoint due, decided from what this log
+   * last read (no database round trip) and erring towards "maybe": the count covered by the
+   * newest checkpoint only grows (so a remembered one is a lower bound), and the oldest uncovered
+   * record is the one after it, whose time is known when it was read or appended here. When that
+   * record was appended by another writer in between, or nothing was read yet, the database
+   * decides (checkpointIfDue).
+   */
+  #checkpointMayBeDue(records: readonly AuditRecord[]): boolean {
+    const known = this.#coverage;
+    const first = records[0];
+    const last = records[records.length - 1];
+    if (known === undefined || first === undefined || last === undefined) return true;
+    let oldest = known.oldestUncovered;
+    if (oldest === undefined) {
+      if (first.seq !== known.covered + 1) return true;
+      oldest = { seq: first.seq, time: Date.parse(first.time) };
+      this.#coverage = { covered: known.covered, oldestUncovered: oldest };
+    }
+    return (
+      last.seq - known.covered >= this.#every ||
+      Number.isNaN(oldest.time) ||
+      this.#clock.now().getTime() - oldest.time >= this.#intervalMs
+    );
   }
 
   /** Signs a checkpoint when N records or T seconds have gone uncovered; returns it, if one was made. */
@@ -129,10 +160,17 @@ export class AuditLog {
       const head = await reader.head();
       const latest = await reader.latestCheckpoint();
       const covered = typeof latest?.count === 'number' ? latest.count : 0;
-      if (head.count <= covered) return false;
-      if (head.count - covered >= this.#every) return true;
+      if (head.count <= covered) {
+        this.#coverage = { covered, oldestUncovered: undefined };
+        return false;
+      }
       const [oldest] = await reader.records(covered, 1);
       const since = typeof oldest?.time === 'string' ? Date.parse(oldest.time) : Number.NaN;
+      this.#coverage =
+        oldest?.seq === covered + 1 && !Number.isNaN(since)
+          ? { covered, oldestUncovered: { seq: covered + 1, time: since } }
+          : undefined;
+      if (head.count - covered >= this.#every) return true;
       return Number.isNaN(since) || this.#clock.now().getTime() - since >= this.#intervalMs;
     });
     return due ? this.checkpoint() : undefined;
@@ -150,6 +188,8 @@ export class AuditLog {
     if (head === undefined) return undefined;
     const checkpoint = await this.#sign('periodic', head);
     await this.#repository.addCheckpoint(checkpoint);
+    // Read again by the next check: appends may have raced with this one.
+    this.#coverage = undefined;
     return checkpoint;
   }
 

@@ -186,10 +186,11 @@ describe('any single mutation of a random audit log is detected (SQLite in memor
   it('refuses the log and names the first bad record', async () => {
     await fc.assert(
       fc.asyncProperty(scenario, async ({ entries, every, mutation }) => {
-        await client.execute('DROP TABLE IF EXISTS audit_records');
-        await client.execute('DROP TABLE IF EXISTS audit_checkpoints');
-        await client.execute('DROP TABLE IF EXISTS usage_records');
-        await client.execute('DROP TABLE IF EXISTS tresor_schema');
+        // Every table of every migration, newest first (later tables may refer to earlier ones).
+        const tables = await client.query(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid DESC",
+        );
+        for (const { name } of tables) await client.execute(`DROP TABLE IF EXISTS "${String(name)}"`);
         await migrate(client);
         const repository = new SqlAuditRepository(client);
         const clock = new ManualClock(new Date('2025-03-01T00:00:00Z'));

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkSchema, migrate } from '../schema/migrate.js';
-import { SCHEMA_VERSION } from '../schema/migrations.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../schema/migrations.js';
 import type { SqlClient } from '../sql/sql-client.js';
 import { openMetadataDatabase } from '../state-dir.js';
 import { openPostgres } from '../sql/postgres-client.js';
@@ -45,10 +45,10 @@ export function schemaSuite(fixture: StorageFixture): void {
       expect(await migrate(client, () => new Date('2025-02-03T04:05:06.000Z'))).toEqual({
         from: 0,
         to: SCHEMA_VERSION,
-        applied: [1],
+        applied: MIGRATIONS.map((m) => m.version),
       });
-      const rows = await client.query('SELECT version, name, applied_at FROM tresor_schema');
-      expect(rows).toHaveLength(1);
+      const rows = await client.query('SELECT version, name, applied_at FROM tresor_schema ORDER BY version');
+      expect(rows).toHaveLength(MIGRATIONS.length);
       expect(Number(rows[0]?.version)).toBe(1);
       expect(rows[0]?.applied_at).toBe('2025-02-03T04:05:06.000Z');
       expect(await checkSchema(client)).toBe(SCHEMA_VERSION);
@@ -68,7 +68,7 @@ export function schemaSuite(fixture: StorageFixture): void {
       const connections = await Promise.all([raw(), raw(), raw()]);
       const results = await Promise.all(connections.map((c) => migrate(c)));
       expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
-      expect(await connections[0].query('SELECT version FROM tresor_schema')).toHaveLength(1);
+      expect(await connections[0].query('SELECT version FROM tresor_schema')).toHaveLength(MIGRATIONS.length);
     });
 
     it('refuses a database whose schema is newer than this build, read-only or not', async () => {

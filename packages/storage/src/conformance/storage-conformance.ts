@@ -1,9 +1,11 @@
 import { describe } from 'vitest';
 import { auditSuite } from './audit-suite.js';
+import { replaySuite } from './replay-suite.js';
 import { retentionSuite } from './retention-suite.js';
 import { schemaSuite } from './schema-suite.js';
 import type { StorageFixture } from './storage-fixture.js';
 import { tamperSuite } from './tamper-suite.js';
+import { tenantsSuite } from './tenants-suite.js';
 import { usageSuite } from './usage-suite.js';
 
 /**
@@ -17,5 +19,7 @@ export function storageConformance(fixture: StorageFixture): void {
     tamperSuite(fixture);
     usageSuite(fixture);
     retentionSuite(fixture);
+    replaySuite(fixture);
+    tenantsSuite(fixture);
   });
 }

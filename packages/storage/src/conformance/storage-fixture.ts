@@ -16,14 +16,17 @@ export interface StorageFixture {
   create(): Promise<TestDatabase>;
 }
 
-/** SQLite: a database file in a fresh temporary state directory. */
-export function sqliteFixture(): StorageFixture {
+/**
+ * SQLite: a database file in a fresh temporary state directory, its connection on the calling
+ * thread (`inline`) or on a worker thread (`worker`).
+ */
+export function sqliteFixture(thread: 'inline' | 'worker' = 'inline'): StorageFixture {
   return {
-    name: 'sqlite',
+    name: thread === 'inline' ? 'sqlite' : 'sqlite on a worker thread',
     create: () => {
       const dir = mkdtempSync(join(tmpdir(), 'tresor-storage-'));
       return Promise.resolve({
-        target: { kind: 'sqlite', file: join(dir, STATE_DB_FILE) },
+        target: { kind: 'sqlite', file: join(dir, STATE_DB_FILE), thread },
         dispose: () => {
           rmSync(dir, { recursive: true, force: true });
           return Promise.resolve();

@@ -51,6 +51,52 @@ const usageRecords = (integer: string, bytes: string): string => `CREATE TABLE u
   recorded_at TEXT NOT NULL
 )`;
 
+/** Version 2 (the gateway): tenants, their API keys (salted hashes only) and their Cedar policies. */
+const GATEWAY_TABLES = (integer: string, bytes: string): string[] => [
+  `CREATE TABLE gateway_tenants (
+  id TEXT PRIMARY KEY,
+  display_name TEXT NOT NULL,
+  wrapped_data_key TEXT NOT NULL,
+  requests_per_minute ${integer},
+  tokens_per_day ${integer},
+  created_at TEXT NOT NULL
+)`,
+  `CREATE TABLE gateway_api_keys (
+  id TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL REFERENCES gateway_tenants (id),
+  display_name TEXT NOT NULL,
+  salt ${bytes} NOT NULL,
+  hash ${bytes} NOT NULL,
+  scopes TEXT NOT NULL,
+  requests_per_minute ${integer},
+  tokens_per_day ${integer},
+  created_at TEXT NOT NULL,
+  expires_at TEXT,
+  revoked_at TEXT
+)`,
+  `CREATE TABLE gateway_policies (
+  tenant TEXT PRIMARY KEY REFERENCES gateway_tenants (id),
+  policy TEXT NOT NULL,
+  version ${integer} NOT NULL,
+  updated_at TEXT NOT NULL
+)`,
+];
+
+/**
+ * Version 3: ids of signed requests that were accepted once (admin requests' `jti`), per scope,
+ * kept until the request could no longer be accepted anyway (`expires_at`, milliseconds since the
+ * epoch). In the database rather than in memory so that neither a restart nor a second replica
+ * reopens a replay.
+ */
+const USED_REQUEST_IDS = (integer: string): string => `CREATE TABLE used_request_ids (
+  scope TEXT NOT NULL,
+  id TEXT NOT NULL,
+  expires_at ${integer} NOT NULL,
+  PRIMARY KEY (scope, id)
+)`;
+const USED_REQUEST_IDS_INDEX =
+  'CREATE INDEX used_request_ids_by_expiry ON used_request_ids (scope, expires_at)';
+
 const indexes = [
   'CREATE INDEX audit_records_by_time ON audit_records (recorded_at)',
   'CREATE INDEX usage_records_by_tenant_time ON usage_records (tenant, recorded_at)',
@@ -82,6 +128,18 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE TRIGGER audit_records_append_only BEFORE UPDATE ON audit_records
        FOR EACH ROW EXECUTE FUNCTION tresor_audit_append_only()`,
     ],
+  },
+  {
+    version: 2,
+    name: 'gateway tenants, API keys, authorization policies',
+    sqlite: GATEWAY_TABLES('INTEGER', 'BLOB').map((sql) => `${sql} STRICT`),
+    postgres: GATEWAY_TABLES('BIGINT', 'BYTEA'),
+  },
+  {
+    version: 3,
+    name: 'used request ids (replay protection shared by restarts and replicas)',
+    sqlite: [`${USED_REQUEST_IDS('INTEGER')} STRICT`, USED_REQUEST_IDS_INDEX],
+    postgres: [USED_REQUEST_IDS('BIGINT'), USED_REQUEST_IDS_INDEX],
   },
 ];
 

@@ -15,7 +15,9 @@ export interface SqliteOptions {
   readonly busyTimeoutMs?: number;
 }
 
-const MEMORY = ':memory:';
+/** The file name of a private in-memory database. */
+export const SQLITE_MEMORY = ':memory:';
+const MEMORY = SQLITE_MEMORY;
 
 /**
  * One queue per database file in this process. better-sqlite3 is synchronous: if a second
@@ -25,7 +27,7 @@ const MEMORY = ':memory:';
  */
 const fileQueues = new Map<string, SerialQueue>();
 
-function queueFor(file: string): SerialQueue {
+export function queueFor(file: string): SerialQueue {
   if (file === MEMORY) return new SerialQueue();
   const key = resolve(file);
   let queue = fileQueues.get(key);
@@ -37,7 +39,7 @@ function queueFor(file: string): SerialQueue {
 }
 
 /** Creates a missing database file readable by its owner only: it holds tenants' metadata. */
-function createPrivateFile(file: string): void {
+export function createPrivateFile(file: string): void {
   try {
     closeSync(openSync(file, 'a', 0o600));
   } catch (cause) {

@@ -10,15 +10,22 @@ export function sqliteStorageError(err: unknown): TresorError {
   if (!(err instanceof Database.SqliteError)) {
     return new TresorError('INTERNAL_ERROR', 'the SQLite driver failed unexpectedly', { cause: err });
   }
-  const code = err.code;
+  return sqliteCodeError(err.code, err.message, err);
+}
+
+/**
+ * Maps an SQLite result code (extended, e.g. `SQLITE_BUSY_SNAPSHOT`) to a catalogue code; `cause`
+ * is the driver's error, `message` SQLite's text (only read to tell a missing table).
+ */
+export function sqliteCodeError(code: string, message: string, cause: unknown): TresorError {
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
     return new TresorError('STORAGE_BUSY', `the SQLite database is locked by another writer (${code})`, {
-      cause: err,
+      cause,
     });
   }
   if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
     return new TresorError('STORAGE_CONFLICT', `a record with this key already exists (${code})`, {
-      cause: err,
+      cause,
     });
   }
   if (code === 'SQLITE_CONSTRAINT_TRIGGER') {
@@ -27,7 +34,7 @@ export function sqliteStorageError(err: unknown): TresorError {
       'STORAGE_RECORD_INVALID',
       'audit records are append-only; the update was refused',
       {
-        cause: err,
+        cause,
       },
     );
   }
@@ -43,15 +50,15 @@ export function sqliteStorageError(err: unknown): TresorError {
     ['SQLITE_PERM', 'SQLITE_FULL', 'SQLITE_AUTH'].includes(code)
   ) {
     return new TresorError('STORAGE_UNAVAILABLE', `the SQLite database cannot be used (${code})`, {
-      cause: err,
+      cause,
     });
   }
-  if (code === 'SQLITE_ERROR' && /^no such (table|column)/.test(err.message)) {
+  if (code === 'SQLITE_ERROR' && /^no such (table|column)/.test(message)) {
     return new TresorError(
       'STORAGE_SCHEMA_UNSUPPORTED',
       'the database lacks a Tresor table or column; open it through the migrating storage entry point',
-      { cause: err },
+      { cause },
     );
   }
-  return new TresorError('INTERNAL_ERROR', `an SQLite statement failed (${code})`, { cause: err });
+  return new TresorError('INTERNAL_ERROR', `an SQLite statement failed (${code})`, { cause });
 }

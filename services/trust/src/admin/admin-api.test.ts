@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fastify, type FastifyInstance } from 'fastify';
 import fc from 'fast-check';
 import { CompactSign, UnsecuredJWT, exportJWK, generateKeyPair } from 'jose';
@@ -8,6 +11,7 @@ import { defaultErrorShaper, useErrorShaper } from '@tresor/server-kit';
 import {
   AuditLog,
   SqlAuditRepository,
+  SqlUsedRequestIds,
   openMetadataDatabase,
   type SqlClient,
   type StoredAuditRow,
@@ -30,7 +34,7 @@ import {
   type AdminSigningKey,
 } from './admin-request-signer.js';
 import { ADMIN_PREFIX, adminRoutes } from './admin-routes.js';
-import { ReplayGuard } from './replay-guard.js';
+import { DatabaseReplayGuard, ReplayGuard, type AdminReplayGuard } from './replay-guard.js';
 
 const AUDIENCE = 'trust.tresor.test';
 const STARTED = new Date('2026-03-01T12:00:00Z');
@@ -58,7 +62,10 @@ let bob: AdminSigningKey;
 let mallory: AdminSigningKey;
 let h: Harness;
 
-async function harness(auditOverride?: { append: AuditLog['append'] }): Promise<Harness> {
+async function harness(
+  auditOverride?: { append: AuditLog['append'] },
+  replay: (db: SqlClient) => AdminReplayGuard = () => new ReplayGuard(),
+): Promise<Harness> {
   alice = await generateAdminKey('alice');
   bob = await generateAdminKey('bob@ops', 'EdDSA');
   mallory = await generateAdminKey('alice'); // claims alice's id, holds another key
@@ -91,7 +98,7 @@ async function harness(auditOverride?: { append: AuditLog['append'] }): Promise<
     windowSeconds: 300,
     clock,
     startedAt: STARTED,
-    replay: new ReplayGuard(),
+    replay: replay(db),
     audit: auditOverride ?? audit,
     operations: [...referenceValueOperations(referenceValues), ...inventoryOperations(inventory)],
   });
@@ -272,6 +279,19 @@ describe('signed admin requests', () => {
     expect((await send(PUT, await at(now.getTime() - 290_000))).status).toBe(200);
   });
 
+  it('accepts a request signed before the start when the replay guard is in the database, once', async () => {
+    await h.app.close();
+    await h.db.close();
+    h = await harness(undefined, (db) => new DatabaseReplayGuard(new SqlUsedRequestIds(db)));
+    const early = await sign(alice, PUT, SET, new Date(STARTED.getTime() - 5_000));
+    expect((await send(PUT, early)).status).toBe(200);
+    expect(await send(PUT, early)).toMatchObject({ status: 409, code: 'ADMIN_REQUEST_REPLAYED' });
+    expect(await send(PUT, await sign(alice, PUT, SET, new Date(now.getTime() - 301_000)))).toMatchObject({
+      status: 401,
+      code: 'ADMIN_REQUEST_EXPIRED',
+    });
+  });
+
   it('refuses malformed input and missing targets with their codes, auditing the refusal', async () => {
     expect(await send(PUT, await sign(alice, PUT, { ...SET, measurements: {} }))).toMatchObject({
       status: 400,
@@ -372,18 +392,47 @@ describe('verifyAdminRequest (properties)', () => {
 });
 
 describe('ReplayGuard', () => {
-  it('forgets ids once expired, and refuses new ones rather than forget live ones when full', () => {
+  it('forgets ids once expired, and refuses new ones rather than forget live ones when full', async () => {
     const guard = new ReplayGuard(2);
-    guard.use('a', 1000, 0);
-    guard.use('b', 2000, 0);
-    expect(() => {
-      guard.use('c', 3000, 500);
-    }).toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }) as Error);
-    guard.use('c', 3000, 1000);
+    await guard.use('a', 1000, 0);
+    await guard.use('b', 2000, 0);
+    await expect(guard.use('c', 3000, 500)).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    await guard.use('c', 3000, 1000);
     expect(guard.size).toBe(2);
-    expect(() => {
-      guard.use('b', 4000, 1500);
-    }).toThrow(expect.objectContaining({ code: 'ADMIN_REQUEST_REPLAYED' }) as Error);
+    await expect(guard.use('b', 4000, 1500)).rejects.toMatchObject({ code: 'ADMIN_REQUEST_REPLAYED' });
+  });
+});
+
+describe('DatabaseReplayGuard', () => {
+  it('refuses a replay after a restart and from another replica, and when full', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tresor-replay-'));
+    const target = { kind: 'sqlite' as const, file: join(dir, 'tresor.db') };
+    try {
+      const first = await openMetadataDatabase(target);
+      const guard = new DatabaseReplayGuard(new SqlUsedRequestIds(first), 2);
+      expect(guard.persistent).toBe(true);
+      await guard.use('alice\u0000jti-1', 300_000, 0);
+      await first.close();
+      const restarted = await openMetadataDatabase(target);
+      const replica = await openMetadataDatabase(target);
+      const again = new DatabaseReplayGuard(new SqlUsedRequestIds(restarted), 2);
+      const other = new DatabaseReplayGuard(new SqlUsedRequestIds(replica), 2);
+      await expect(again.use('alice\u0000jti-1', 300_000, 10)).rejects.toMatchObject({
+        code: 'ADMIN_REQUEST_REPLAYED',
+      });
+      await other.use('alice\u0000jti-2', 300_000, 10);
+      await expect(again.use('alice\u0000jti-2', 300_000, 20)).rejects.toMatchObject({
+        code: 'ADMIN_REQUEST_REPLAYED',
+      });
+      await expect(again.use('alice\u0000jti-3', 300_000, 20)).rejects.toMatchObject({
+        code: 'RATE_LIMITED',
+      });
+      await again.use('alice\u0000jti-1', 600_000, 300_000);
+      await restarted.close();
+      await replica.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

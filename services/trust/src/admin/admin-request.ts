@@ -2,7 +2,7 @@ import { compactVerify, decodeProtectedHeader, errors } from 'jose';
 import { TresorError } from '@tresor/protocol';
 import { utf8Decode } from '@tresor/crypto';
 import type { AdminKeySet } from './admin-keys.js';
-import type { ReplayGuard } from './replay-guard.js';
+import type { AdminReplayGuard } from './replay-guard.js';
 
 /**
  * A signed admin request (the body of every `/admin/v0/…` call, media type `application/jose`):
@@ -29,11 +29,14 @@ export interface AdminRequestContext {
   /** The path the request was sent to. */
   readonly path: string;
   readonly now: Date;
-  /** Requests signed before this instant (the service start) are refused: the replay guard of a previous run is gone. */
-  readonly notBefore: Date;
+  /**
+   * Requests signed before this instant are refused: the service start, when the replay guard
+   * lives in memory and what a previous run accepted is gone. Absent with a persistent guard.
+   */
+  readonly notBefore?: Date;
   /** How far `iat` may lie from now, either way. */
   readonly windowSeconds: number;
-  readonly replay: ReplayGuard;
+  readonly replay: AdminReplayGuard;
 }
 
 /** A request whose signature, audience, operation and freshness verified. */
@@ -120,16 +123,17 @@ export async function verifyAdminRequest(
   const nowMs = context.now.getTime();
   const iatMs = claims.iat * 1000;
   const windowMs = context.windowSeconds * 1000;
-  if (iatMs < context.notBefore.getTime() - 1000 || Math.abs(nowMs - iatMs) > windowMs) {
+  const beforeStart = context.notBefore !== undefined && iatMs < context.notBefore.getTime() - 1000;
+  if (beforeStart || Math.abs(nowMs - iatMs) > windowMs) {
     throw new TresorError(
       'ADMIN_REQUEST_EXPIRED',
-      `the request was signed at ${new Date(iatMs).toISOString()}; requests are accepted within ${context.windowSeconds} s and not from before the service started`,
+      `the request was signed at ${new Date(iatMs).toISOString()}; requests are accepted within ${context.windowSeconds} s${context.notBefore === undefined ? '' : ' and not from before the service started'}`,
       { details: { adminKeyId: key.id } },
     );
   }
   // Remembered after the signature verified, so nobody without an admin key can fill the guard.
   try {
-    context.replay.use(`${key.id}\u0000${claims.jti}`, iatMs + windowMs, nowMs);
+    await context.replay.use(`${key.id}\u0000${claims.jti}`, iatMs + windowMs, nowMs);
   } catch (err) {
     throw err instanceof TresorError && err.code === 'ADMIN_REQUEST_REPLAYED'
       ? new TresorError(err.code, err.message, { details: { adminKeyId: key.id } })

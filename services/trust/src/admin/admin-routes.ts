@@ -9,7 +9,7 @@ import {
   type AdminOperation,
 } from './admin-operation.js';
 import { ADMIN_MEDIA_TYPE, MAX_ADMIN_REQUEST_LENGTH, verifyAdminRequest } from './admin-request.js';
-import type { ReplayGuard } from './replay-guard.js';
+import type { AdminReplayGuard } from './replay-guard.js';
 
 /** Where the admin API lives; every operation is `POST <prefix>/<operation name>`. */
 export const ADMIN_PREFIX = '/admin/v0';
@@ -21,9 +21,9 @@ export interface AdminRoutesOptions {
   /** How far a request's `iat` may lie from now; default 300 s. */
   readonly windowSeconds: number;
   readonly clock: Clock;
-  /** When this service started: requests signed earlier are refused (their replay state is gone). */
+  /** When this service started: with a guard that is not persistent, requests signed earlier are refused (their replay state is gone). */
   readonly startedAt: Date;
-  readonly replay: ReplayGuard;
+  readonly replay: AdminReplayGuard;
   readonly audit: AdminAuditLog;
   readonly operations: readonly AdminOperation<unknown>[];
 }
@@ -51,7 +51,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = (scope: Fasti
           audience: options.audience,
           path,
           now: options.clock.now(),
-          notBefore: options.startedAt,
+          ...(options.replay.persistent ? {} : { notBefore: options.startedAt }),
           windowSeconds: options.windowSeconds,
           replay: options.replay,
         });

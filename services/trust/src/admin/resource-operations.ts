@@ -5,6 +5,7 @@ import { CedarResourcePolicy } from '../resource-policy/resource-policy.js';
 import { parseResourcePath, type ResourcePath } from '../resources/resource-path.js';
 import { MAX_RESOURCE_BYTES } from '../resources/resource-store.js';
 import { schemaProblem } from '../signed-documents/schema-problem.js';
+import type { SignedPolicyFile } from '../policies/signed-policy-file.js';
 import { adminOperation, type AdminOperation } from './admin-operation.js';
 
 /** What the admin API needs of the resource store: write, remove and list names, never read a secret back. */
@@ -23,6 +24,11 @@ export interface ResourcePolicyAdministration {
 
 const putSchema = z.strictObject({
   path: z.string().max(400),
+  /**
+   * `false`: create only, refusing (STORAGE_CONFLICT) when a secret is stored at the path already.
+   * A model key must never be overwritten: models sealed under the old one would no longer open.
+   */
+  replace: z.boolean().default(true),
   /** Standard base64 of the secret (1 to 64 KiB). */
   value: z
     .string()
@@ -41,6 +47,7 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 interface ResourceWrite {
   readonly path: ResourcePath;
   readonly secret: Uint8Array;
+  readonly replace: boolean;
 }
 
 /**
@@ -70,13 +77,19 @@ export function resourceOperations(store: ResourceAdministration): readonly Admi
             'the resource value is not canonical padded standard base64',
           );
         }
-        return { path, secret };
+        return { path, secret, replace: request.replace };
       },
       target: ({ path }) => `resource:${path.text}`,
-      run: async ({ path, secret }, commit) => {
+      run: async ({ path, secret, replace }, commit) => {
         try {
           if (secret.length === 0 || secret.length > MAX_RESOURCE_BYTES) {
             throw new TresorError('INPUT_MALFORMED', `a resource is 1 to ${MAX_RESOURCE_BYTES} bytes`);
+          }
+          if (!replace && (await store.list()).some((p) => p.text === path.text)) {
+            throw new TresorError(
+              'STORAGE_CONFLICT',
+              `a resource is stored at ${path.text} already; it is not replaced (create only)`,
+            );
           }
           // Audited first: a secret the log does not know of is never stored.
           await commit({ bytes: secret.length });
@@ -112,9 +125,16 @@ export function resourceOperations(store: ResourceAdministration): readonly Admi
   ];
 }
 
-/** `resource-policy/set`, `resource-policy/get`. */
+/** JWS `typ` of the resource policy stored in the state directory. */
+export const RESOURCE_POLICY_TYPE = 'tresor-resource-policy+jwt';
+
+/**
+ * `resource-policy/set`, `resource-policy/get`. With `file`, a policy set is signed and stored in
+ * the state directory before it takes effect, so it is still in force after a restart.
+ */
 export function resourcePolicyOperations(
   policy: ResourcePolicyAdministration,
+  file?: SignedPolicyFile<string>,
 ): readonly AdminOperation<unknown>[] {
   return [
     adminOperation<string>({
@@ -129,9 +149,16 @@ export function resourcePolicyOperations(
       target: () => 'resource-policy',
       run: async (text, commit) => {
         const digest = await sha256Hex(text);
-        await commit({ sha256: digest, characters: text.length });
+        if (file === undefined) {
+          await commit({ sha256: digest, characters: text.length });
+          policy.replace(text);
+          return { sha256: digest };
+        }
+        const stored = await file.save(text, (version) =>
+          commit({ sha256: digest, characters: text.length, version }),
+        );
         policy.replace(text);
-        return { sha256: digest };
+        return { sha256: digest, version: stored.version };
       },
     }),
     adminOperation({
@@ -140,7 +167,11 @@ export function resourcePolicyOperations(
       mutates: false,
       parse: () => null,
       target: () => '',
-      run: async () => ({ policy: policy.text, sha256: await sha256Hex(policy.text) }),
+      run: async () => ({
+        policy: policy.text,
+        sha256: await sha256Hex(policy.text),
+        ...(file === undefined ? {} : { version: file.stored?.version ?? 0 }),
+      }),
     }),
   ];
 }

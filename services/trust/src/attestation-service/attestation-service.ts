@@ -95,12 +95,32 @@ async function sha256Hex(text: string): Promise<string> {
  */
 export class AttestationService {
   readonly #options: AttestationServiceOptions;
-  readonly #policy: AppraisalPolicy;
+  #configured: AppraisalPolicy;
+  #policy: AppraisalPolicy;
 
   constructor(options: AttestationServiceOptions) {
     this.#options = options;
-    const { policy } = options;
-    this.#policy = {
+    this.#configured = options.policy;
+    this.#policy = this.#effective(options.policy);
+  }
+
+  /** The appraisal policy in force, as configured or last set through the admin API. */
+  get policy(): AppraisalPolicy {
+    return this.#configured;
+  }
+
+  /**
+   * Replaces the appraisal policy for every attestation from now on (the admin API validates,
+   * audits and stores it first). Tokens already issued keep their short lifetime.
+   */
+  replacePolicy(policy: AppraisalPolicy): void {
+    this.#policy = this.#effective(policy);
+    this.#configured = policy;
+  }
+
+  #effective(policy: AppraisalPolicy): AppraisalPolicy {
+    const options = this.#options;
+    return {
       ...policy,
       // GPU evidence is bound structurally: the CPU report data hashes the additional-evidence string
       // the GPU evidence is read from (runtime-data.ts), so the "gpu-evidence-sha256" list is not needed.

@@ -53,6 +53,21 @@ describe('the deployment config', () => {
     expect(config.service.issuer).toBe('tresor-trust');
   });
 
+  it('takes a PostgreSQL database for replicas, without a password in the URL', async () => {
+    expect((await parseDeploymentConfig(valid(), dir)).database).toBeUndefined();
+    const database = { url: 'postgres://tresor@db.internal:5432/tresor', schema: 'trust_eu' };
+    expect((await parseDeploymentConfig({ ...valid(), database }, dir)).database).toEqual(database);
+    for (const bad of [
+      { url: 'postgres://tresor:hunter2@db.internal/tresor' },
+      { url: 'mysql://db.internal/tresor' },
+      { url: 'postgres://db.internal/tresor', schema: 'Trust-EU' },
+      { url: 'postgres://db.internal/tresor', password: 'x' },
+      'postgres://db.internal/tresor',
+    ]) {
+      expect(await codeOf(parseDeploymentConfig({ ...valid(), database: bad }, dir))).toBe('CONFIG_INVALID');
+    }
+  });
+
   it('reads the service settings from a trust config file when given a path', async () => {
     await writeFile(join(dir, 'cert.pem'), TLS.cert);
     await writeFile(join(dir, 'key.pem'), TLS.key);

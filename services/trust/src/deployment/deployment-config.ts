@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { TresorError } from '@tresor/protocol';
 import { isKeyId, parseKeyStoreConfig, type KeyId, type KeyStoreConfig } from '@tresor/keystore';
+import { isPostgresUrl } from '@tresor/storage';
 import { AdminKeySet, adminKeysSchema } from '../admin/admin-keys.js';
 import { DEFAULT_ADMIN_WINDOW_SECONDS } from '../admin/admin-plugin.js';
 import { loadTrustConfigFile, parseTrustConfig, type TrustConfig } from '../config.js';
@@ -23,6 +24,14 @@ import { schemaProblem } from '../signed-documents/schema-problem.js';
  */
 const keyId = z.string().refine(isKeyId, 'a keystore key id (see `tresor keys list`)');
 
+function withoutPassword(url: string): boolean {
+  try {
+    return new URL(url).password === '';
+  } catch {
+    return false;
+  }
+}
+
 export const deploymentConfigSchema = z.strictObject({
   /** The trust service settings (server, KBS, tokens, attestation policy), inline or as a file path. */
   service: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
@@ -30,6 +39,23 @@ export const deploymentConfigSchema = z.strictObject({
   keystore: z.record(z.string(), z.unknown()),
   /** Directory for the audit database, the published documents and the sealed resources. */
   stateDir: z.string().min(1),
+  /**
+   * The metadata database (audit log, used admin request ids) on a PostgreSQL server shared by
+   * replicas, instead of `tresor.db` in the state directory. The URL carries no password: the
+   * PostgreSQL client reads it from PGPASSWORD (or ~/.pgpass).
+   */
+  database: z
+    .strictObject({
+      url: z
+        .string()
+        .refine(isPostgresUrl, 'a postgres:// or postgresql:// URL')
+        .refine(withoutPassword, 'no password in the URL; set PGPASSWORD in the environment'),
+      schema: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lower-case letters, digits and _')
+        .optional(),
+    })
+    .optional(),
   /** Keystore key ids (create them with `tresor keys create`). */
   keys: z.strictObject({
     /** ES256 keys signing attestation tokens; the first signs, the others stay published (rotation). */
@@ -81,6 +107,8 @@ export interface DeploymentConfig {
   readonly service: TrustConfig;
   readonly keystore: KeyStoreConfig;
   readonly stateDir: string;
+  /** PostgreSQL shared by replicas; absent: SQLite in the state directory. */
+  readonly database?: { readonly url: string; readonly schema?: string };
   readonly keys: {
     readonly tokenSigning: readonly KeyId[];
     readonly documentSigning: KeyId;
@@ -118,6 +146,14 @@ export async function parseDeploymentConfig(value: unknown, baseDir: string): Pr
     service,
     keystore: parseKeyStoreConfig(c.keystore, baseDir),
     stateDir: path(c.stateDir),
+    ...(c.database === undefined
+      ? {}
+      : {
+          database: {
+            url: c.database.url,
+            ...(c.database.schema === undefined ? {} : { schema: c.database.schema }),
+          },
+        }),
     keys: c.keys,
     admin: {
       keys: await AdminKeySet.parse(c.admin.keys),

@@ -1,10 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DestinationStream } from 'pino';
+import { createNodeVerifiers } from '@tresor/attestation/node';
 import { openKeyStore, type KeyStore } from '@tresor/keystore';
 import {
   AuditLog,
   SqlAuditRepository,
+  SqlUsedRequestIds,
   STATE_DB_FILE,
   keyStoreCheckpointSigner,
   openMetadataDatabase,
@@ -13,7 +15,13 @@ import {
   type SqlClient,
 } from '@tresor/storage';
 import { TresorError } from '@tresor/protocol';
+import type { AppraisalPolicy } from '@tresor/attestation';
 import type { AdminKeySet } from '../admin/admin-keys.js';
+import { DatabaseReplayGuard, type AdminReplayGuard } from '../admin/replay-guard.js';
+import { RESOURCE_POLICY_TYPE } from '../admin/resource-operations.js';
+import { ATTESTATION_POLICY_TYPE, checkAttestationPolicy } from '../policies/attestation-policy.js';
+import { SignedPolicyFile } from '../policies/signed-policy-file.js';
+import { CedarResourcePolicy } from '../resource-policy/resource-policy.js';
 import { adminPlugin } from '../admin/admin-plugin.js';
 import { buildTrustApp, type TrustApp } from '../app.js';
 import type { TrustPlugin } from '../context.js';
@@ -34,6 +42,8 @@ import type { DeploymentConfig } from './deployment-config.js';
 export const REFERENCE_VALUES_FILE = 'reference-values.jws';
 export const RESIDENCY_INVENTORY_FILE = 'residency-inventory.jws';
 export const RESOURCES_DIR = 'kbs';
+export const RESOURCE_POLICY_FILE = 'resource-policy.jws';
+export const ATTESTATION_POLICY_FILE = 'attestation-policy.jws';
 
 export interface StartTrustServiceOptions {
   /** Where the keystore passphrase / PIN variables are read from. */
@@ -59,6 +69,12 @@ export interface TrustPluginParts {
   readonly meshCa: MeshCa;
   readonly adminKeys: AdminKeySet;
   readonly adminRequestWindowSeconds: number;
+  /** Where accepted admin request ids are remembered (the metadata database); default memory. */
+  readonly adminReplay?: AdminReplayGuard;
+  readonly policyFiles?: {
+    readonly resource: SignedPolicyFile<string>;
+    readonly attestation: SignedPolicyFile<AppraisalPolicy>;
+  };
 }
 
 /**
@@ -74,6 +90,8 @@ export function trustPlugins(parts: TrustPluginParts): readonly TrustPlugin[] {
       requestWindowSeconds: parts.adminRequestWindowSeconds,
       referenceValues: parts.referenceValues,
       inventory: parts.inventory,
+      ...(parts.adminReplay === undefined ? {} : { replay: parts.adminReplay }),
+      ...(parts.policyFiles === undefined ? {} : { policyFiles: parts.policyFiles }),
     }),
     openApiPlugin(),
   ];
@@ -106,10 +124,14 @@ export async function startTrustService(
     });
     cleanup.push(() => keyStore.close());
 
-    const db: SqlClient = await openMetadataDatabase({
-      kind: 'sqlite',
-      file: join(config.stateDir, STATE_DB_FILE),
-    });
+    // SQLite on a worker thread: audit appends (each release waits for its record to be durable)
+    // must not block the event loop in the commit fsync. PostgreSQL when replicas share the log
+    // and the used admin request ids.
+    const db: SqlClient = await openMetadataDatabase(
+      config.database === undefined
+        ? { kind: 'sqlite', file: join(config.stateDir, STATE_DB_FILE), thread: 'worker' }
+        : { kind: 'postgres', ...config.database },
+    );
     cleanup.push(() => db.close());
     const checkpointSigner = await keyStoreCheckpointSigner(keyStore, config.keys.auditCheckpoint);
     publishAuditPublicKey(config.stateDir, checkpointSigner.publicJwk);
@@ -126,6 +148,32 @@ export async function startTrustService(
       repository: new FileDocumentRepository(join(config.stateDir, RESIDENCY_INVENTORY_FILE)),
       jurisdiction: config.residency.jurisdiction,
     });
+    // Policies set through the admin API, signed by the document key; the configuration's apply
+    // until an admin sets one.
+    const policyFiles = {
+      resource: await SignedPolicyFile.open<string>({
+        ...documents,
+        typ: RESOURCE_POLICY_TYPE,
+        name: 'resource policy',
+        repository: new FileDocumentRepository(join(config.stateDir, RESOURCE_POLICY_FILE)),
+        parse: (value) => {
+          if (typeof value !== 'string') {
+            throw new TresorError('SIGNED_DOCUMENT_INVALID', 'the stored resource policy is not Cedar text');
+          }
+          CedarResourcePolicy.check(value);
+          return value;
+        },
+        toJson: (text) => text,
+      }),
+      attestation: await SignedPolicyFile.open<AppraisalPolicy>({
+        ...documents,
+        typ: ATTESTATION_POLICY_TYPE,
+        name: 'attestation policy',
+        repository: new FileDocumentRepository(join(config.stateDir, ATTESTATION_POLICY_FILE)),
+        parse: (value) => checkAttestationPolicy(value, config.service.mode, 'CONFIG_INVALID'),
+        toJson: (policy) => policy,
+      }),
+    };
     const resources = await ResourceStore.open({
       keyStore,
       kekId: config.keys.resourceKek,
@@ -152,6 +200,14 @@ export async function startTrustService(
       tokenSigners,
       ...(config.enforce.referenceValues ? { referenceValues } : {}),
       ...(config.enforce.residency ? { residency: inventory } : {}),
+      // Signatures (SNP, TDX, NVIDIA chains) checked by node:crypto on this thread, caches kept.
+      verifiers: createNodeVerifiers(),
+      ...(policyFiles.attestation.stored === undefined
+        ? {}
+        : { attestationPolicy: policyFiles.attestation.stored.body }),
+      ...(policyFiles.resource.stored === undefined
+        ? {}
+        : { resourcePolicy: policyFiles.resource.stored.body }),
       now,
       ...(options.logDestination === undefined ? {} : { logDestination: options.logDestination }),
       plugins: trustPlugins({
@@ -160,6 +216,8 @@ export async function startTrustService(
         meshCa,
         adminKeys: config.admin.keys,
         adminRequestWindowSeconds: config.admin.requestWindowSeconds,
+        adminReplay: new DatabaseReplayGuard(new SqlUsedRequestIds(db)),
+        policyFiles,
       }),
     });
     cleanup.push(() => app.close());

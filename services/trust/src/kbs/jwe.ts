@@ -1,15 +1,9 @@
-import {
-  constants,
-  createCipheriv,
-  diffieHellman,
-  generateKeyPairSync,
-  publicEncrypt,
-  randomBytes,
-} from 'node:crypto';
+import { constants, createCipheriv, createECDH, publicEncrypt, randomBytes } from 'node:crypto';
+import { TresorError } from '@tresor/protocol';
 import { aesKeyWrap } from '@tresor/keystore';
 import { bytesToBase64Url, utf8Encode } from '@tresor/crypto';
 import { ecdhEsA256kwKek } from './concat-kdf.js';
-import type { TeePublicKey } from './tee-public-key.js';
+import { OPENSSL_CURVE, type TeePublicKey } from './tee-public-key.js';
 
 /**
  * The resource answer: a JWE in flattened JSON serialisation (RFC 7516 §7.2.2), built exactly as
@@ -49,14 +43,19 @@ function wrapWithEcdh(
   cek: Uint8Array,
 ): { header: string; encryptedKey: Uint8Array } {
   const { crv } = tee.jwk;
-  const ephemeral = generateKeyPairSync('ec', { namedCurve: crv });
+  if (tee.point === undefined) throw new TresorError('INTERNAL_ERROR', 'an EC tee-pubkey without its point');
+  // node:crypto's ECDH object: one key generation and one derivation on raw points, without the
+  // KeyObject and JWK conversions of generateKeyPairSync + diffieHellman + export (~30 % less).
+  // The TEE point was checked to be on its curve when it was parsed; OpenSSL decodes it again here.
+  const ephemeral = createECDH(OPENSSL_CURVE[crv]);
+  const epk = ephemeral.generateKeys();
+  const size = (epk.length - 1) / 2;
   // The x coordinate of the shared point, the curve's field size long (SEC 1 §3.3.1), as RFC 7518 §4.6.2 Z.
-  const shared = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: tee.key });
+  const shared = ephemeral.computeSecret(tee.point);
   const kek = ecdhEsA256kwKek(shared);
   shared.fill(0);
   try {
-    const epk = ephemeral.publicKey.export({ format: 'jwk' });
-    const header = `{"alg":"ECDH-ES+A256KW","enc":"A256GCM","epk":{"crv":${JSON.stringify(crv)},"kty":"EC","x":${JSON.stringify(epk.x)},"y":${JSON.stringify(epk.y)}}}`;
+    const header = `{"alg":"ECDH-ES+A256KW","enc":"A256GCM","epk":{"crv":${JSON.stringify(crv)},"kty":"EC","x":${JSON.stringify(epk.subarray(1, 1 + size).toString('base64url'))},"y":${JSON.stringify(epk.subarray(1 + size).toString('base64url'))}}}`;
     return { header, encryptedKey: aesKeyWrap(kek, cek) };
   } finally {
     kek.fill(0);
@@ -64,6 +63,7 @@ function wrapWithEcdh(
 }
 
 function wrapWithRsaOaep(tee: TeePublicKey, cek: Uint8Array): { header: string; encryptedKey: Uint8Array } {
+  if (tee.key === undefined) throw new TresorError('INTERNAL_ERROR', 'an RSA tee-pubkey without its key');
   const encryptedKey = publicEncrypt(
     { key: tee.key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
     cek,

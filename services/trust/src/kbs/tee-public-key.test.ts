@@ -33,7 +33,8 @@ describe('parseTeePublicKey', () => {
       const jwk = ecJwk(curve);
       const key = parseTeePublicKey(jwk);
       expect(key.jwk).toEqual(jwk);
-      expect(key.key.asymmetricKeyType).toBe('ec');
+      expect(key.point?.[0]).toBe(0x04);
+      expect(key.key).toBeUndefined();
     },
   );
 
@@ -41,6 +42,7 @@ describe('parseTeePublicKey', () => {
     const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
     const key = parseTeePublicKey({ kty: 'RSA', alg: 'RSA-OAEP-256', n: jwk.n, e: jwk.e });
     expect(key.jwk).toEqual({ kty: 'RSA', alg: 'RSA-OAEP-256', n: jwk.n, e: 'AQAB' });
+    expect(key.key?.asymmetricKeyType).toBe('rsa');
   });
 
   it('keeps only the members Trustee hashes, dropping kid, use and the like', () => {
@@ -61,6 +63,9 @@ describe('parseTeePublicKey', () => {
     ['OKP', { kty: 'OKP', crv: 'X25519', x: 'AAAA', alg: 'ECDH-ES+A256KW' }],
     ['x of the wrong length', { ...ecJwk('prime256v1'), x: 'AAAA' }],
     ['a point off the curve', { ...ecJwk('prime256v1'), y: 'A'.repeat(43) }],
+    ['a P-384 point off the curve', { ...ecJwk('secp384r1'), y: 'A'.repeat(64) }],
+    ['a P-521 point off the curve', { ...ecJwk('secp521r1'), y: `A${'B'.repeat(87)}` }],
+    ['a P-256 point sent as P-384', { ...ecJwk('prime256v1'), crv: 'P-384' }],
     ['padded base64', { ...ecJwk('prime256v1'), x: `${String(ecJwk('prime256v1').x)}=` }],
     ['base64url of an impossible length', { ...EXAMPLE_RSA_1024, n: 'P-256' }],
     ['a private member', { ...ecJwk('prime256v1'), d: 'AAAA' }],

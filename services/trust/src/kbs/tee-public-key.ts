@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { ECDH, createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { TresorError } from '@tresor/protocol';
 import { base64ToBytes, bytesToBase64Url } from '@tresor/crypto';
 
@@ -29,11 +29,16 @@ export type TeePublicKeyJwk =
 export interface TeePublicKey {
   readonly jwk: TeePublicKeyJwk;
   /**
-   * The imported key, for ECDH (EC) or RSA-OAEP encryption (RSA) with `node:crypto`, which does
-   * both synchronously: cheaper than WebCrypto's thread-pool round trip for one small operation.
+   * EC keys: the point, uncompressed (SEC 1 §2.3.3), checked to be on its curve, for ECDH with
+   * `node:crypto`'s ECDH object (raw points: no KeyObject or JWK conversion per release).
    */
-  readonly key: KeyObject;
+  readonly point?: Uint8Array;
+  /** RSA keys: the imported key, for RSA-OAEP encryption with `node:crypto`. */
+  readonly key?: KeyObject;
 }
+
+/** OpenSSL's names of the curves a tee-pubkey may be on. */
+export const OPENSSL_CURVE = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' } as const;
 
 const CURVE_BYTES = { 'P-256': 32, 'P-384': 48, 'P-521': 66 } as const;
 const MIN_RSA_BITS = 2048;
@@ -95,17 +100,25 @@ function rsaKey(value: Readonly<Record<string, unknown>>): TeePublicKeyJwk {
   return { kty: 'RSA', alg, n: n as string, e: e as string };
 }
 
-function importKey(jwk: TeePublicKeyJwk): KeyObject {
+function importKey(jwk: TeePublicKeyJwk): Pick<TeePublicKey, 'point' | 'key'> {
+  if (jwk.kty === 'EC') {
+    const point = Buffer.concat([
+      Buffer.from([0x04]),
+      Buffer.from(jwk.x, 'base64url'),
+      Buffer.from(jwk.y, 'base64url'),
+    ]);
+    try {
+      // OpenSSL decodes the point (EC_POINT_oct2point), which refuses one off the curve.
+      ECDH.convertKey(point, OPENSSL_CURVE[jwk.crv], undefined, undefined, 'uncompressed');
+    } catch {
+      throw invalid('is not a point on its curve');
+    }
+    return { point: new Uint8Array(point) };
+  }
   try {
-    return createPublicKey({
-      key:
-        jwk.kty === 'EC'
-          ? { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y }
-          : { kty: 'RSA', n: jwk.n, e: jwk.e },
-      format: 'jwk',
-    });
+    return { key: createPublicKey({ key: { kty: 'RSA', n: jwk.n, e: jwk.e }, format: 'jwk' }) };
   } catch {
-    throw invalid(jwk.kty === 'EC' ? 'is not a point on its curve' : 'is not a usable RSA public key');
+    throw invalid('is not a usable RSA public key');
   }
 }
 
@@ -115,6 +128,10 @@ function importKey(jwk: TeePublicKeyJwk): KeyObject {
  * @throws TresorError TEE_PUBLIC_KEY_INVALID
  */
 export function parseTeePublicKey(value: Readonly<Record<string, unknown>>): TeePublicKey {
+  // The type says object, but the value comes straight from untrusted JSON.
+  if (typeof value !== 'object' || (value as unknown) === null || Array.isArray(value)) {
+    throw invalid('is not a JSON object');
+  }
   if (PRIVATE_MEMBERS.some((name) => Object.prototype.hasOwnProperty.call(value, name))) {
     throw invalid('carries private key members; send the public key only');
   }
@@ -122,7 +139,7 @@ export function parseTeePublicKey(value: Readonly<Record<string, unknown>>): Tee
   if (value.kty === 'EC') jwk = ecKey(value);
   else if (value.kty === 'RSA') jwk = rsaKey(value);
   else throw invalid(`kty ${JSON.stringify(value.kty)} is not EC or RSA`);
-  return { jwk, key: importKey(jwk) };
+  return { jwk, ...importKey(jwk) };
 }
 
 /**

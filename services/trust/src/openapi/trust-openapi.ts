@@ -250,13 +250,14 @@ const ADMIN_OPERATIONS: readonly (readonly [string, string, Schema, Schema])[] =
   ['inventory/list', 'The current residency inventory.', { type: 'null' }, { type: 'object' }],
   [
     'resources/put',
-    'Store a secret (never returned by any admin call).',
+    'Store a secret (never returned by any admin call). With replace false, create only: STORAGE_CONFLICT (409) when one is stored there already.',
     {
       type: 'object',
       required: ['path', 'value'],
       properties: {
         path: { type: 'string', example: 'tenant/key/model' },
         value: { type: 'string', contentEncoding: 'base64' },
+        replace: { type: 'boolean', default: true },
       },
     },
     { type: 'object', properties: { path: { type: 'string' }, bytes: { type: 'integer' } } },
@@ -270,20 +271,67 @@ const ADMIN_OPERATIONS: readonly (readonly [string, string, Schema, Schema])[] =
   ['resources/list', 'Resource names (never values).', { type: 'null' }, { type: 'object' }],
   [
     'resource-policy/set',
-    'Replace the Cedar resource policy.',
+    'Replace the Cedar resource policy (validated against the schema; signed and stored, so it outlives restarts).',
     { type: 'object', required: ['policy'], properties: { policy: { type: 'string' } } },
-    { type: 'object', properties: { sha256: hex } },
+    {
+      type: 'object',
+      properties: {
+        sha256: hex,
+        version: { type: 'integer', minimum: 1, description: 'Version of the stored policy.' },
+      },
+    },
   ],
-  ['resource-policy/get', 'The Cedar resource policy in force.', { type: 'null' }, { type: 'object' }],
+  [
+    'resource-policy/get',
+    "The Cedar resource policy in force (version 0: the configuration's, never set through the API).",
+    { type: 'null' },
+    {
+      type: 'object',
+      properties: { policy: { type: 'string' }, sha256: hex, version: { type: 'integer', minimum: 0 } },
+    },
+  ],
+  [
+    'attestation-policy/set',
+    'Replace the appraisal policy (docs/attestation.md), validated whole; production mode refuses the sample TEE, debug TEEs and unbound evidence. Signed and stored, so it outlives restarts.',
+    {
+      type: 'object',
+      required: ['policy'],
+      additionalProperties: false,
+      properties: {
+        policy: {
+          type: 'object',
+          description:
+            'An appraisal policy: id, allowSampleTee, allowDebug, measurements, tcb, vmpls, launchFlags, maxEvidenceAgeSeconds, requireReportDataBinding, hardwareIds, requireGpuBinding.',
+        },
+      },
+    },
+    {
+      type: 'object',
+      properties: { version: { type: 'integer', minimum: 1 }, id: { type: 'string' }, sha256: hex },
+    },
+  ],
+  [
+    'attestation-policy/get',
+    "The appraisal policy in force, defaults filled in (version 0: the configuration's).",
+    { type: 'null' },
+    {
+      type: 'object',
+      properties: { policy: { type: 'object' }, sha256: hex, version: { type: 'integer', minimum: 0 } },
+    },
+  ],
 ];
 
 const ADMIN_REFUSALS: Schema = {
-  '400': tresorError('INPUT_MALFORMED: the request member is not valid for this operation.'),
+  '400': tresorError(
+    'INPUT_MALFORMED: the request member is not valid for this operation; RESOURCE_POLICY_INVALID.',
+  ),
   '401': tresorError(
     'ADMIN_SIGNATURE_MISSING, ADMIN_KEY_UNKNOWN, ADMIN_SIGNATURE_INVALID, ADMIN_REQUEST_EXPIRED.',
   ),
   '404': tresorError('ADMIN_TARGET_NOT_FOUND, RESOURCE_NOT_FOUND.'),
-  '409': tresorError('ADMIN_REQUEST_REPLAYED: this signed request was accepted before.'),
+  '409': tresorError(
+    'ADMIN_REQUEST_REPLAYED: this signed request was accepted before (remembered in the metadata database, across restarts and replicas); STORAGE_CONFLICT: resources/put with replace false, and a secret is stored there.',
+  ),
   '413': tresorError('REQUEST_BODY_TOO_LARGE.'),
   '429': tresorError('RATE_LIMITED: too many admin requests within the replay window.'),
 };

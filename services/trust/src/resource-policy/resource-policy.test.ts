@@ -127,4 +127,45 @@ describe('Cedar resource policy', () => {
       { numRuns: 1000 },
     );
   });
+
+  it('answers a repeated request from the decision cache exactly as a fresh evaluation would (property)', () => {
+    const text =
+      'permit(principal, action, resource) when { principal has tenant && principal.tenant == resource.repository && !principal.insecure };';
+    const cached = new CedarResourcePolicy(text);
+    fc.assert(
+      fc.property(
+        fc.constantFrom('acme', 'other', 'x'),
+        fc.boolean(),
+        fc.constantFrom('acme', 'other'),
+        (tenant, insecure, repository) => {
+          const who = { ...identity, tenant, insecure };
+          const path = resourcePath(repository, 'key', 'k');
+          const fresh = new CedarResourcePolicy(text).authorize(who, path);
+          expect(cached.authorize(who, path)).toEqual(fresh);
+          expect(cached.authorize(who, path)).toEqual(fresh);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('forgets cached decisions when the policy is replaced', () => {
+    const policy = new CedarResourcePolicy('permit(principal, action, resource);');
+    expect(policy.authorize(identity, model).allowed).toBe(true);
+    policy.replace('forbid(principal, action, resource);');
+    expect(policy.authorize(identity, model).allowed).toBe(false);
+    policy.replace('');
+    expect(policy.authorize(identity, model)).toEqual({ allowed: false, policies: [] });
+    policy.replace('permit(principal, action, resource) when { principal.insecure };');
+    expect(policy.authorize(identity, model).allowed).toBe(false);
+    expect(policy.authorize({ ...identity, insecure: true }, model).allowed).toBe(true);
+  });
+
+  it('does not let a policy single out one attestation by its random token id', () => {
+    const policy = new CedarResourcePolicy(
+      'permit(principal == Tresor::Workload::"token-1", action, resource);',
+    );
+    expect(policy.authorize(identity, model).allowed).toBe(false);
+    expect(policy.authorize({ ...identity, tokenId: 'token-2' }, model).allowed).toBe(false);
+  });
 });

@@ -47,7 +47,16 @@ export async function signDocument(
   kind: SignedDocumentKind,
   claims: SignedDocumentClaims & Readonly<Record<string, unknown>>,
 ): Promise<string> {
-  const header = { alg: DOCUMENT_ALGORITHM, kid: signer.keyId, typ: DOCUMENT_TYPE[kind] };
+  return signCompactJws(signer, DOCUMENT_TYPE[kind], claims);
+}
+
+/** Signs `claims` as a compact ES256 JWS of type `typ` (what signDocument does for a document kind). */
+export async function signCompactJws(
+  signer: DocumentSigner,
+  typ: string,
+  claims: Readonly<Record<string, unknown>>,
+): Promise<string> {
+  const header = { alg: DOCUMENT_ALGORITHM, kid: signer.keyId, typ };
   const signingInput = `${encodeJson(header)}.${encodeJson(claims)}`;
   const signature = await signer.sign(utf8Encode(signingInput));
   if (signature.length !== 64) {
