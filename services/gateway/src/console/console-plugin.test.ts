@@ -27,7 +27,10 @@ const FILES: Record<string, string> = {
 const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /** A console build as `vite build` leaves it, with its manifest (optionally wrong). */
-function writeBuild(files = FILES, edit?: (m: { pageHash: string; files: Record<string, string> }) => void): string {
+function writeBuild(
+  files = FILES,
+  edit?: (m: { pageHash: string; files: Record<string, string> }) => void,
+): string {
   const dir = mkdtempSync(join(tmpdir(), 'console-build-'));
   dirs.push(dir);
   mkdirSync(join(dir, 'assets'));
@@ -87,15 +90,17 @@ describe('console plugin', () => {
     expect(res.headers.location).toBe('/console/');
   });
 
-  it.each(['/console/nope.js', '/console/assets/missing-12345678.js', '/console/assets/..%2f..%2fpackage.json', '/console/console-config.json'])(
-    'answers 404 with a catalogue error for %s',
-    async (url) => {
-      const server = await app(writeBuild());
-      const res = await server.inject({ method: 'GET', url });
-      expect(res.statusCode).toBe(404);
-      expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
-    },
-  );
+  it.each([
+    '/console/nope.js',
+    '/console/assets/missing-12345678.js',
+    '/console/assets/..%2f..%2fpackage.json',
+    '/console/console-config.json',
+  ])('answers 404 with a catalogue error for %s', async (url) => {
+    const server = await app(writeBuild());
+    const res = await server.inject({ method: 'GET', url });
+    expect(res.statusCode).toBe(404);
+    expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
+  });
 
   it('computes the page hash over index.html and assets only (not the manifest)', async () => {
     const build = await loadConsoleBuild(writeBuild());

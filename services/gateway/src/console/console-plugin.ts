@@ -142,9 +142,11 @@ export async function loadConsoleBuild(dir: string): Promise<ConsoleBuild> {
     throw bad(`has a ${CONSOLE_MANIFEST_FILE} that is not JSON`, cause);
   }
   const m = listed as { pageHash?: unknown; files?: Record<string, unknown> };
-  if (m.pageHash !== pageHash) throw bad(`does not match its ${CONSOLE_MANIFEST_FILE} (page hash ${pageHash})`);
+  if (m.pageHash !== pageHash)
+    throw bad(`does not match its ${CONSOLE_MANIFEST_FILE} (page hash ${pageHash})`);
   for (const [path, digest] of Object.entries(digests)) {
-    if (m.files?.[path] !== digest) throw bad(`has ${path}, which its manifest does not list with that digest`);
+    if (m.files?.[path] !== digest)
+      throw bad(`has ${path}, which its manifest does not list with that digest`);
   }
   return { files, pageHash };
 }
