@@ -3,8 +3,8 @@
  * every connection, so the client can compare the TLS key with the attested one (browsers cannot)
  * and refuse — before writing a byte of the body — a connection whose key differs from the pinned one.
  */
-import { request as httpsRequest } from 'node:https';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
@@ -30,13 +30,23 @@ export function peerSpkiSha256(socket: TLSSocket): string | undefined {
 }
 
 /**
- * A fetch on node:https (one connection per request, so every request is checked) with the
- * TLS binding the client pins after verification. http:// URLs are served too (loopback tests),
- * and report no TLS key, which the verification records as "not-observable".
+ * A fetch on node:https with the TLS binding the client pins after verification. Connections are
+ * kept alive (a TLS handshake per request cost more than the request itself); each connection's
+ * peer key is read once, at its handshake, and every request on it — new or reused — is checked
+ * against the pin before a byte of its body is written. http:// URLs are served too (loopback
+ * tests), and report no TLS key, which the verification records as "not-observable".
  */
 export function createNodeTransport(options: NodeTransportOptions = {}): NodeTransport {
   const observed = new WeakMap<Response, string>();
   const pins = new Map<string, string>();
+  /** The peer key of each connection, set at its handshake. */
+  const socketKeys = new WeakMap<TLSSocket, string | undefined>();
+  // Idle kept-alive sockets are unref'd by the agent, so they never hold the process open.
+  const httpsAgent = new HttpsAgent({
+    keepAlive: true,
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
+  });
+  const httpAgent = new HttpAgent({ keepAlive: true });
   const fetch: FetchFunction = async (input, init) => {
     const request = new Request(input, init);
     const url = new URL(request.url);
@@ -53,8 +63,7 @@ export function createNodeTransport(options: NodeTransportOptions = {}): NodeTra
         {
           method: request.method,
           headers,
-          agent: false,
-          ...(secure && options.ca !== undefined ? { ca: options.ca } : {}),
+          agent: secure ? httpsAgent : httpAgent,
           signal: request.signal,
         },
         (res: IncomingMessage) => {
@@ -88,8 +97,8 @@ export function createNodeTransport(options: NodeTransportOptions = {}): NodeTra
           reject(new TresorError('GATEWAY_UNREACHABLE', `no TLS connection to ${url.origin}`));
           return;
         }
-        socket.once('secureConnect', () => {
-          spki = peerSpkiSha256(socket);
+        const check = (): void => {
+          spki = socketKeys.get(socket);
           const pinned = pins.get(url.origin);
           if (pinned !== undefined && spki !== pinned) {
             const err = new TresorError(
@@ -101,6 +110,14 @@ export function createNodeTransport(options: NodeTransportOptions = {}): NodeTra
             return;
           }
           write();
+        };
+        if (socketKeys.has(socket)) {
+          check(); // a kept-alive connection: its key was read at its handshake
+          return;
+        }
+        socket.once('secureConnect', () => {
+          socketKeys.set(socket, peerSpkiSha256(socket));
+          check();
         });
       });
     });
