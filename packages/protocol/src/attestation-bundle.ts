@@ -105,3 +105,13 @@ export interface ReceiptClaims {
 }
 export const RECEIPT_HEADER = 'tresor-receipt';
 export const RECEIPT_SSE_PREFIX = ': tresor-receipt ';
+/**
+ * A streaming inner request carrying the header {@link USAGE_REQUEST_HEADER} (any value) gets,
+ * after the receipt line (so no receipt covers it), one more SSE comment
+ * `: tresor-usage {"prompt_tokens":N,"completion_tokens":M}` whether or not the client asked for
+ * `stream_options.include_usage`. The gateway sets the header, counts tokens from that line and
+ * removes it: it never rewrites a request body, so the client's receipt covers exactly what it
+ * sent and saw. Header values are not part of a receipt's requestSha256 (the body only).
+ */
+export const USAGE_REQUEST_HEADER = 'tresor-usage';
+export const USAGE_SSE_PREFIX = ': tresor-usage ';

@@ -17,6 +17,8 @@ export {
   RECEIPT_HEADER,
   RECEIPT_SSE_PREFIX,
   SERVING_ATTESTATION_PATH,
+  USAGE_REQUEST_HEADER,
+  USAGE_SSE_PREFIX,
   type AttestationBundle,
   type AttestedComponent,
   type ComponentEvidence,

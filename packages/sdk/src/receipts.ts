@@ -82,11 +82,10 @@ export async function verifyReceipt(
   const parsed = claimsSchema.safeParse(JSON.parse(utf8Decode(payload)));
   if (!parsed.success) throw invalid('the receipt claims are malformed');
   const claims = parsed.data;
-  if (claims.evidenceSha256 !== replica.evidenceSha256) {
-    throw invalid(
-      `the receipt names evidence ${claims.evidenceSha256.slice(0, 16)}…, not the evidence replica ${replica.id} attested with`,
-    );
-  }
+  // No equality with the evidence in this client's bundle: that evidence is fresh for this client's
+  // nonce, while a replica signs each receipt once, naming its boot evidence (GET /attestation
+  // without a nonce, for auditors). What binds the receipt to the attested replica is the receipt
+  // key, which the fresh evidence this client verified attests (runtimeData.receiptKey).
   const model = replica.models.find((m) => m.sha256 === claims.modelSha256);
   if (model === undefined)
     throw invalid(

@@ -6,6 +6,7 @@ import {
   type FastifyRequest,
 } from 'fastify';
 import type { Http2Session } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { DestinationStream, Logger } from 'pino';
 import { TresorError } from '@tresor/protocol';
 import { parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
@@ -155,7 +156,19 @@ export function createServer(options: CreateServerOptions): TresorServer {
 }
 
 /** HTTP/2 sessions of `app`, tracked so shutdown can send GOAWAY and later cut them (HTTP/1.1 servers have closeAllConnections). */
+const openConnections = new WeakMap<FastifyInstance, Set<Socket>>();
+
+function connections(app: FastifyInstance): Set<Socket> {
+  return openConnections.get(app) ?? new Set();
+}
+
 function trackHttp2Sessions(app: FastifyInstance): Set<Http2Session> {
+  const sockets = new Set<Socket>();
+  openConnections.set(app, sockets);
+  app.server.on('secureConnection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   const sessions = new Set<Http2Session>();
   app.server.on('session', (session: Http2Session) => {
     sessions.add(session);
@@ -175,6 +188,9 @@ async function closeGracefully(
   const timer = setTimeout(() => {
     server.closeAllConnections?.();
     for (const session of sessions) session.destroy();
+    // An HTTP/2 server (allowHTTP1) has no closeAllConnections: its kept-alive HTTP/1.1
+    // connections would hold app.close() open forever. Cut every connection still open.
+    for (const socket of connections(app)) socket.destroy();
   }, graceMs);
   timer.unref();
   try {

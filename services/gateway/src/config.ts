@@ -61,12 +61,46 @@ export const gatewayConfigSchema = z.strictObject({
       .array(z.strictObject({ url: httpsUrl }))
       .min(1)
       .max(256),
-    /** CA certificates of the mesh (the trust service's mesh CA, or the local CA). */
-    meshCaFile: file,
-    /** The gateway's mesh client certificate and key for mTLS to serving. */
-    mesh: z.strictObject({ certFile: file, keyFile: file }),
+    /** CA certificates of the mesh; with `mesh.source: "trust"` the mesh CA's certificate when omitted. */
+    meshCaFile: file.optional(),
+    /**
+     * The gateway's mTLS client identity towards serving: `{"source": "trust"}` attests the gateway
+     * to the trust service (KBS) and has its mesh CA certify a key generated in memory, renewed
+     * before expiry; or a certificate and key from files (the local CA, tests).
+     */
+    mesh: z.union([
+      z.strictObject({ certFile: file, keyFile: file }),
+      z.strictObject({ source: z.literal('trust') }),
+    ]),
     /** The sample TEE public key the replicas' sample evidence is checked with (local mode). */
     sampleVerifyKeyFile: file.optional(),
+    /** What replicas must prove beyond the signed reference values (checked by the SDK's verifier). */
+    policy: z
+      .strictObject({
+        /** ISO 3166-1 alpha-2 codes the replicas' hardware may stand in, per the signed inventory. */
+        jurisdictions: z
+          .array(z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 code such as "CH"'))
+          .min(1)
+          .max(32)
+          .default(['CH']),
+        /** Minimum TCB per TEE kind, as in the client trust policy (docs/client.md). */
+        minimumTcb: z
+          .array(
+            z.strictObject({
+              tee: z.enum(['snp', 'tdx', 'nvidia', 'sample']),
+              product: z.string().min(1).max(64).optional(),
+              components: z.record(
+                z.string().regex(/^[a-z][a-z0-9_.]{0,63}$/),
+                z.number().int().nonnegative(),
+              ),
+            }),
+          )
+          .max(64)
+          .default([]),
+        /** Replicas must present NVIDIA GPU evidence in confidential-computing mode. */
+        requireGpu: z.boolean().default(false),
+      })
+      .prefault({}),
     /** How often each replica's evidence is fetched with a fresh nonce and verified again. */
     reverifyIntervalSeconds: z.number().int().min(1).max(3600).default(30),
     /** Evidence older than this is expired: the replica leaves the rotation until it attests again. */
@@ -111,6 +145,8 @@ export const gatewayConfigSchema = z.strictObject({
       /** Encapsulated keys (`enc`) are remembered this long; a request repeated within it is refused. */
       replayWindowSeconds: z.number().int().min(10).max(86_400).default(600),
       replayCacheEntries: z.number().int().min(1000).max(10_000_000).default(1_000_000),
+      /** Attestation bundles per second (burst as large): each signs fresh evidence and asks every replica for some. */
+      attestationPerSecond: z.number().int().min(1).max(10_000).default(20),
     })
     .prefault({}),
   admin: z
@@ -140,9 +176,13 @@ export interface GatewayConfig {
   readonly redis?: { readonly url: string };
   readonly serving: {
     readonly replicas: readonly { readonly url: string }[];
-    readonly meshCa: string;
-    readonly mesh: { readonly cert: string; readonly key: string };
+    /** PEM CA certificates of the mesh; undefined with a mesh identity from trust (its CA then). */
+    readonly meshCa?: string;
+    readonly mesh:
+      | { readonly source: 'files'; readonly cert: string; readonly key: string }
+      | { readonly source: 'trust' };
     readonly sampleVerifyKey?: string;
+    readonly policy: Parsed['serving']['policy'];
     readonly reverifyIntervalSeconds: number;
     readonly evidenceMaxAgeSeconds: number;
     readonly upstreamTimeoutMs: number;
@@ -193,6 +233,12 @@ export async function parseGatewayConfig(value: unknown, baseDir: string): Promi
       'gateway configuration field serving.sampleVerifyKeyFile: production mode routes to hardware TEEs only',
     );
   }
+  if (!('source' in c.serving.mesh) && c.serving.meshCaFile === undefined) {
+    throw new TresorError(
+      'CONFIG_INVALID',
+      'gateway configuration field serving.meshCaFile: a mesh certificate from files needs the mesh CA file',
+    );
+  }
   const tee: GatewayConfig['tee'] =
     c.tee.kind === 'sample'
       ? {
@@ -229,16 +275,23 @@ export async function parseGatewayConfig(value: unknown, baseDir: string): Promi
     ...(c.redis === undefined ? {} : { redis: c.redis }),
     serving: {
       replicas: c.serving.replicas,
-      meshCa: await readText(path(c.serving.meshCaFile), 'the mesh CA'),
-      mesh: {
-        cert: await readText(path(c.serving.mesh.certFile), 'the mesh certificate'),
-        key: await readText(path(c.serving.mesh.keyFile), 'the mesh key'),
-      },
+      ...(c.serving.meshCaFile === undefined
+        ? {}
+        : { meshCa: await readText(path(c.serving.meshCaFile), 'the mesh CA') }),
+      mesh:
+        'source' in c.serving.mesh
+          ? { source: 'trust' }
+          : {
+              source: 'files',
+              cert: await readText(path(c.serving.mesh.certFile), 'the mesh certificate'),
+              key: await readText(path(c.serving.mesh.keyFile), 'the mesh key'),
+            },
       ...(c.serving.sampleVerifyKeyFile === undefined
         ? {}
         : {
             sampleVerifyKey: await readText(path(c.serving.sampleVerifyKeyFile), 'the sample TEE public key'),
           }),
+      policy: c.serving.policy,
       reverifyIntervalSeconds: c.serving.reverifyIntervalSeconds,
       evidenceMaxAgeSeconds: c.serving.evidenceMaxAgeSeconds,
       upstreamTimeoutMs: c.serving.upstreamTimeoutMs,

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import * as http2 from 'node:http2';
 import { connect } from 'node:tls';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -199,6 +201,80 @@ describe('gateway: public endpoints', () => {
     );
   });
 
+  it('speaks HTTP/2 over TLS 1.3: key configuration, attestation bundle and /v1/ohttp', async () => {
+    const session = http2.connect(f.url, { ca: f.ca, minVersion: 'TLSv1.3' });
+    try {
+      const call = (
+        headers: http2.OutgoingHttpHeaders,
+        body?: Uint8Array,
+      ): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: Buffer }> =>
+        new Promise((resolve, reject) => {
+          const stream = session.request(headers);
+          const parts: Buffer[] = [];
+          let head: http2.IncomingHttpHeaders = {};
+          stream.on('response', (h) => (head = h));
+          stream.on('data', (p: Buffer) => parts.push(p));
+          stream.on('end', () => {
+            resolve({ status: Number(head[':status']), headers: head, body: Buffer.concat(parts) });
+          });
+          stream.on('error', reject);
+          stream.end(body === undefined ? undefined : Buffer.from(body));
+        });
+      const keys = await call({ ':method': 'GET', ':path': '/.well-known/ohttp-gateway' });
+      expect(keys.status).toBe(200);
+      expect(keys.headers['content-type']).toBe('application/ohttp-keys');
+      expect(new Uint8Array(keys.body)).toEqual(keyList);
+      const bundle = await call({
+        ':method': 'GET',
+        ':path': `/.well-known/tresor/attestation?nonce=${'cd'.repeat(32)}`,
+      });
+      expect(bundle.status).toBe(200);
+      expect((JSON.parse(bundle.body.toString('utf8')) as { nonce: string }).nonce).toBe('cd'.repeat(32));
+      const exchange = await encapsulate(
+        keyList,
+        encodeKnownLengthRequest({
+          method: 'GET',
+          authority: 'gateway',
+          path: '/v1/models',
+          headers: [['authorization', `Bearer ${apiKey}`]],
+          body: new Uint8Array(0),
+        }),
+      );
+      const sealed = await call(
+        { ':method': 'POST', ':path': '/v1/ohttp', 'content-type': 'message/ohttp-req' },
+        exchange.request,
+      );
+      expect(sealed.status).toBe(200);
+      const inner = decodeKnownLengthResponse(await exchange.openResponse(sealed.body));
+      expect(inner.status).toBe(200);
+      expect(JSON.parse(inner.body.toString('utf8'))).toMatchObject({ object: 'list' });
+      const socket = session.socket as import('node:tls').TLSSocket;
+      expect([socket.alpnProtocol, socket.getProtocol()]).toEqual(['h2', 'TLSv1.3']);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('rate-limits attestation bundles (each signs fresh evidence): 429 with Retry-After, back after a second', async () => {
+    const nonce = 'ef'.repeat(32);
+    f.freeze();
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, () => f.fetch('GET', `/.well-known/tresor/attestation?nonce=${nonce}`)),
+    );
+    const limited = answers.filter((a) => a.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(answers.filter((a) => a.status === 200).length).toBeLessThanOrEqual(20);
+    expect(limited[0]!.headers['tresor-error-code']).toBe('RATE_LIMITED');
+    expect(Number(limited[0]!.headers['retry-after'])).toBeGreaterThan(0);
+    f.advance(2_000);
+    try {
+      expect((await f.fetch('GET', `/.well-known/tresor/attestation?nonce=${nonce}`)).status).toBe(200);
+    } finally {
+      f.advance(-2_000);
+      f.thaw();
+    }
+  });
+
   it('refuses a TLS 1.2 client at the handshake', async () => {
     const outcome = await new Promise<string>((resolve) => {
       const socket = connect({
@@ -230,14 +306,22 @@ describe('gateway: the OpenAI API inside OHTTP', () => {
     expect(f.replicas.some((r) => r.prompts.some((p) => p.includes(CANARY)))).toBe(true);
   });
 
-  it('streams one sealed chunk per event and drops the usage chunk the client did not ask for', async () => {
-    const streamed = await chunkedRequest(chatBody({ stream: true }));
+  it('streams one sealed chunk per event, forwards the body unchanged and strips the usage line', async () => {
+    const body = chatBody({ stream: true, user: 'stream-unchanged' });
+    const streamed = await chunkedRequest(body);
     expect(streamed.status).toBe(200);
     const data = streamed.events.filter((e) => e.startsWith('data: {'));
     expect(data).toHaveLength(FAKE_COMPLETION_WORDS.length);
     expect(streamed.events.some((e) => e.includes('"usage":{'))).toBe(false);
+    expect(streamed.events.some((e) => e.includes('tresor-usage'))).toBe(false);
     expect(streamed.events).toContain('data: [DONE]');
     expect(streamed.events.at(-1)).toBe(': tresor-receipt fake.receipt.jws');
+    // The replica saw exactly the client's bytes: the client's receipt covers its own request.
+    const digest = createHash('sha256').update(body).digest('hex');
+    expect(f.replicas.some((r) => r.bodySha256.includes(digest))).toBe(true);
+    const usage = await f.adminCall('usage', { tenant: 'acme' });
+    const records = usage.json.records as { promptTokens: number; completionTokens: number }[];
+    expect(records.filter((r) => r.promptTokens === 7 && r.completionTokens === 5).length).toBeGreaterThan(0);
   });
 
   it('keeps the usage chunk when the client asks for it', async () => {
@@ -439,6 +523,46 @@ describe('gateway: routing', () => {
     // Re-attestation brings it back.
     await f.gateway.pool.verifyAll();
     expect(f.gateway.pool.healthy()).toHaveLength(2);
+  });
+
+  it('a replica that does not answer at all: out of rotation, the request served by the next one', async () => {
+    f.replicas[0]!.hangUp = true;
+    const served = f.replicas[1]!.served();
+    try {
+      const answer = await plainRequest('/v1/chat/completions', chatBody());
+      expect(answer.status).toBe(200);
+      expect(f.replicas[1]!.served()).toBe(served + 1);
+      expect(f.gateway.pool.replicas[0]!.lastError).toBe('UPSTREAM_FAILED');
+      expect(f.gateway.pool.healthy()).toHaveLength(1);
+    } finally {
+      f.replicas[0]!.hangUp = false;
+    }
+    await f.gateway.pool.verifyAll();
+    expect(f.gateway.pool.healthy()).toHaveLength(2);
+  });
+
+  it('no retry once a replica answered: a replica failing mid-answer is not asked twice', async () => {
+    for (const r of f.replicas) r.dieAfterEvents = 0;
+    const total = f.replicas[0]!.served() + f.replicas[1]!.served();
+    const streamed = await chunkedRequest(chatBody({ stream: true }));
+    for (const r of f.replicas) r.dieAfterEvents = undefined;
+    // Whether the replica's head got out before it died or not, the client learns UPSTREAM_FAILED.
+    expect(streamed.events.at(-1)).toContain('"code":"UPSTREAM_FAILED"');
+    expect(f.replicas[0]!.served() + f.replicas[1]!.served()).toBe(total + 1);
+    await f.gateway.pool.verifyAll();
+    expect(f.gateway.pool.healthy()).toHaveLength(2);
+  });
+
+  it('a busy replica’s SERVING_BUSY (OpenAI-shaped, before sealing) reaches the client; the replica stays in rotation', async () => {
+    for (const r of f.replicas) r.busy = true;
+    try {
+      const answer = await plainRequest('/v1/chat/completions', chatBody());
+      expect(errorOf(answer).code).toBe('SERVING_BUSY');
+      expect(Number(answer.headers['retry-after'])).toBeGreaterThan(0);
+      expect(f.gateway.pool.healthy()).toHaveLength(2);
+    } finally {
+      for (const r of f.replicas) r.busy = false;
+    }
   });
 
   it('REPLICA_UNAVAILABLE when no attested replica serves a known model', async () => {

@@ -16,9 +16,10 @@ export {
   type RunningGateway,
 } from './start-gateway-service.js';
 export {
-  AttestationReplicaVerifier,
+  PolicyReplicaVerifier,
   componentEvidenceSchema,
-  type AttestationReplicaVerifierOptions,
+  replicaTrustPolicy,
+  type ReplicaPolicyOptions,
   type ReplicaExpectations,
   type ReplicaVerifier,
   type VerifiedReplica,

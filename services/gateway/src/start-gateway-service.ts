@@ -30,11 +30,11 @@ import {
   type Scheduler,
   type SqlClient,
 } from '@tresor/storage';
-import { ADMIN_PREFIX, adminRoutes, ReplayGuard } from '@tresor/trust';
+import { ADMIN_PREFIX, adminRoutes, httpsTransport, ReplayGuard, type KbsTransport } from '@tresor/trust';
 import { gatewayAdminOperations } from './admin/gateway-admin-operations.js';
 import { InnerApi } from './api/inner-api.js';
 import { AttestationBundleBuilder, parseNonce } from './attestation/attestation-bundle.js';
-import { attesterFromConfig, type TeeAttester } from './attestation/gateway-attester.js';
+import { attesterFromConfig, kbsAttesterOf, type TeeAttester } from './attestation/gateway-attester.js';
 import { spkiSha256OfPem } from './attestation/tls-spki.js';
 import { HttpsTrustDocumentSource, type TrustDocumentSource } from './attestation/trust-documents.js';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator.js';
@@ -42,12 +42,16 @@ import { GatewayAuthorizer } from './auth/gateway-policy.js';
 import type { GatewayConfig } from './config.js';
 import { MemoryCounterStore, type CounterStore } from './limits/counter-store.js';
 import { RedisCounterStore } from './limits/redis-counter-store.js';
+import { TokenBucket } from './limits/token-bucket.js';
 import { UsageLimiter } from './limits/usage-limiter.js';
 import { ReplayCache } from './ohttp/replay-cache.js';
 import { gatewayOpenApi, OPENAPI_PATH } from './openapi/gateway-openapi.js';
-import { AttestationReplicaVerifier, type ReplicaVerifier } from './replicas/replica-verifier.js';
+import { PolicyReplicaVerifier, type ReplicaVerifier } from './replicas/replica-verifier.js';
+import type { MeshTls } from './replicas/mesh-client.js';
+import { TrustMeshIdentity } from './replicas/mesh-identity.js';
 import { ReplicaPool } from './replicas/replica-pool.js';
 import { ohttpRoute } from './routes/ohttp-route.js';
+import { limitSlowRequests } from './slow-requests.js';
 
 /** What the environment supplies; tests and `tresor up` inject what they need to fix. */
 export interface GatewayDependencies {
@@ -55,13 +59,15 @@ export interface GatewayDependencies {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly now?: () => Date;
   readonly logDestination?: DestinationStream;
-  /** The replica verifier; the built-in AttestationReplicaVerifier unless given (e.g. the SDK's). */
+  /** The replica verifier; the SDK-based PolicyReplicaVerifier with `serving.policy` unless given. */
   readonly replicaVerifier?: ReplicaVerifier;
   /** The trust documents; fetched from `trust.url` unless given. */
   readonly documents?: TrustDocumentSource;
   /** Rate-limit counters; Redis when configured, else in memory, unless given. */
   readonly counters?: CounterStore;
   readonly attester?: TeeAttester;
+  /** The HTTPS transport to the trust service's KBS and mesh CA (mesh identity from trust). */
+  readonly trustTransport?: KbsTransport;
   /** Drives periodic re-attestation of replicas; timers unless given. */
   readonly scheduler?: Scheduler;
 }
@@ -76,6 +82,8 @@ export interface RunningGateway {
   readonly pool: ReplicaPool;
   readonly keyConfig: OhttpKeyConfig;
   readonly audit: AuditLog;
+  /** The mesh identity when it comes from the trust service (`serving.mesh.source: "trust"`). */
+  readonly mesh: TrustMeshIdentity | undefined;
   close(): Promise<void>;
 }
 
@@ -162,20 +170,60 @@ export async function startGatewayService(
       },
       ...(deps.logDestination === undefined ? {} : { logDestination: deps.logDestination }),
     });
+    limitSlowRequests(server.app.server, config.server.requestTimeoutMs);
     cleanup.push(() => server.close());
     const documents =
       deps.documents ??
       new HttpsTrustDocumentSource(config.trust.url, config.trust.ca, () => now().getTime());
     const verifier =
       deps.replicaVerifier ??
-      new AttestationReplicaVerifier(
-        config.serving.sampleVerifyKey === undefined
+      new PolicyReplicaVerifier({
+        ...config.serving.policy,
+        maxEvidenceAgeSeconds: config.serving.evidenceMaxAgeSeconds,
+        ...(config.serving.sampleVerifyKey === undefined || config.mode === 'production'
           ? {}
-          : { sampleVerifyKey: SampleVerifyKey.parse(config.serving.sampleVerifyKey) },
-      );
+          : { sampleVerifyKey: SampleVerifyKey.parse(config.serving.sampleVerifyKey) }),
+      });
+    // The mTLS identity towards serving: attested and certified by the trust service's mesh CA, or
+    // from files. Held before any replica is contacted; a gateway that cannot attest does not start.
+    let meshIdentity: TrustMeshIdentity | undefined;
+    const renewed: { pool?: ReplicaPool } = {};
+    let meshTls: MeshTls;
+    if (config.serving.mesh.source === 'trust') {
+      const transport =
+        deps.trustTransport ??
+        httpsTransport(config.trust.url, config.trust.ca === undefined ? {} : { ca: config.trust.ca });
+      if (deps.trustTransport === undefined)
+        cleanup.push(() => {
+          transport.close();
+          return Promise.resolve();
+        });
+      meshIdentity = await TrustMeshIdentity.obtain({
+        transport,
+        attester: kbsAttesterOf(attester),
+        ...(config.serving.meshCa === undefined ? {} : { ca: config.serving.meshCa }),
+        now,
+        logger: server.logger,
+        onRenewed: (tls) => {
+          renewed.pool?.setMesh(tls);
+        },
+      });
+      const identity = meshIdentity;
+      cleanup.push(() => {
+        identity.close();
+        return Promise.resolve();
+      });
+      meshTls = meshIdentity.tls;
+    } else {
+      meshTls = {
+        ca: config.serving.meshCa ?? '',
+        cert: config.serving.mesh.cert,
+        key: config.serving.mesh.key,
+      };
+    }
     const pool = new ReplicaPool({
       urls: config.serving.replicas.map((r) => r.url),
-      mesh: { ca: config.serving.meshCa, cert: config.serving.mesh.cert, key: config.serving.mesh.key },
+      mesh: meshTls,
       verifier,
       documents,
       now,
@@ -183,6 +231,7 @@ export async function startGatewayService(
       timeoutMs: config.serving.upstreamTimeoutMs,
       logger: server.logger,
     });
+    renewed.pool = pool;
     cleanup.push(() => {
       pool.close();
       return Promise.resolve();
@@ -214,8 +263,13 @@ export async function startGatewayService(
     app.get('/.well-known/ohttp-gateway', (_request, reply) =>
       reply.type(OHTTP_KEYS_MEDIA_TYPE).header('cache-control', 'public, max-age=60').send(keyList),
     );
+    const attestationBucket = new TokenBucket(config.limits.attestationPerSecond, () => now().getTime());
     app.get(ATTESTATION_BUNDLE_PATH, async (request, reply) => {
       const nonce = parseNonce((request.query as Record<string, unknown>).nonce);
+      if (!attestationBucket.take()) {
+        void reply.header('retry-after', String(attestationBucket.retryAfterSeconds()));
+        throw new TresorError('RATE_LIMITED', 'too many attestation requests; retry in a second');
+      }
       return reply.header('cache-control', 'no-store').send(await bundles.build(nonce));
     });
     const openApi = JSON.stringify(gatewayOpenApi());
@@ -281,7 +335,16 @@ export async function startGatewayService(
       stopCheckpoints();
       return Promise.resolve();
     });
-    return { url, ready, server, pool, keyConfig: ohttpKey.config, audit, close: closeAll };
+    return {
+      url,
+      ready,
+      server,
+      pool,
+      keyConfig: ohttpKey.config,
+      audit,
+      mesh: meshIdentity,
+      close: closeAll,
+    };
   } catch (err) {
     await closeAll();
     throw err;

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { TresorError, isTresorError, RECEIPT_HEADER } from '@tresor/protocol';
+import {
+  TresorError,
+  isTresorError,
+  RECEIPT_HEADER,
+  USAGE_REQUEST_HEADER,
+  USAGE_SSE_PREFIX,
+} from '@tresor/protocol';
 import { utf8Encode, type BhttpField, type BhttpRequest } from '@tresor/crypto';
 import type { ApiKeyRecord, TenantRecord, TenantRepository, UsageRepository } from '@tresor/storage';
 import type { ApiKeyAuthenticator } from '../auth/api-key-authenticator.js';
@@ -14,6 +20,7 @@ import { openAiErrorBody, openAiErrorHeaders } from './openai-error.js';
 import { matchRoute, parseModelRequest, type ApiRoute, type ModelRequest } from './openai-requests.js';
 import { eventData, SseSplitter, usageOf, type UsageCounts } from './sse.js';
 import { exchangeWithReplica } from './upstream-exchange.js';
+import type { BhttpResponseEvent } from './bhttp-stream.js';
 
 /** Where an inner response goes: sealed chunk by chunk, or buffered into one OHTTP response. */
 export interface ResponseSink {
@@ -52,6 +59,8 @@ interface Accounting {
   readonly model: string;
   status: number;
   usage: UsageCounts;
+  /** Set once the usage record is written (before the answer's last byte goes out). */
+  recorded: boolean;
 }
 
 /**
@@ -103,10 +112,11 @@ export class InnerApi {
         model: body.model,
         status: 200,
         usage: { promptTokens: 0, completionTokens: 0 },
+        recorded: false,
       };
       await this.#o.authorizer.require(key, route.operation, body.model);
       await this.#o.limiter.admit(key, tenant, startedMs);
-      await this.#forward(route, body, request, sink, accounting);
+      await this.#forward(route, body, request, sink, accounting, startedMs);
     } catch (err) {
       const error = toRefusal(err);
       if (accounting !== undefined) accounting.status = error.status;
@@ -141,23 +151,22 @@ export class InnerApi {
     request: BhttpRequest,
     sink: ResponseSink,
     accounting: Accounting,
+    startedMs: number,
   ): Promise<void> {
-    const replica = this.#o.pool.pick(body.model);
-    const streaming = body.stream === true;
-    // Streams carry their token counts only when asked for; the gateway always asks, and drops the
-    // usage chunk again when the client did not ask for it.
-    const clientWantsUsage = body.stream_options?.include_usage === true;
-    const forwarded =
-      streaming && !clientWantsUsage && route.operation !== 'embeddings'
-        ? { ...body, stream_options: { ...(body.stream_options ?? {}), include_usage: true } }
-        : body;
+    let replica = this.#o.pool.pick(body.model);
+    // The body goes to the replica exactly as the client sent it (its receipt's requestSha256 is
+    // the client's own). Token counts of streams come from the `: tresor-usage` line the replica
+    // appends after its receipt when asked by header; the gateway removes that line again.
     const upstream: BhttpRequest = {
       method: 'POST',
       scheme: 'https',
       authority: replica.client.url.host,
       path: route.path,
-      headers: [['content-type', 'application/json']],
-      content: forwarded === body ? request.content : utf8Encode(JSON.stringify(forwarded)),
+      headers: [
+        ['content-type', 'application/json'],
+        [USAGE_REQUEST_HEADER, '1'],
+      ],
+      content: request.content,
       trailers: [],
     };
     const splitter = new SseSplitter();
@@ -165,24 +174,45 @@ export class InnerApi {
     let buffered: Uint8Array[] = [];
     let headHeaders: BhttpField[] = [];
     const passEvent = async (event: string): Promise<void> => {
+      if (event.startsWith(USAGE_SSE_PREFIX)) {
+        const usage = usageOf({ usage: parseJson(event.slice(USAGE_SSE_PREFIX.length)) });
+        if (usage !== undefined) accounting.usage = usage;
+        return;
+      }
       const data = eventData(event);
       if (data !== undefined && data !== '[DONE]') {
-        let json: unknown;
-        try {
-          json = JSON.parse(data);
-        } catch {
-          json = undefined;
-        }
-        const usage = usageOf(json);
-        if (usage !== undefined) {
-          accounting.usage = usage;
-          const choices = (json as { choices?: unknown }).choices;
-          if (!clientWantsUsage && Array.isArray(choices) && choices.length === 0) return;
-        }
+        // A client that asked for include_usage gets the usage chunk; it counts too.
+        const usage = usageOf(parseJson(data));
+        if (usage !== undefined) accounting.usage = usage;
       }
       await sink.content(utf8Encode(`${event}\n\n`));
     };
-    for await (const event of exchangeWithReplica(this.#o.pool, replica, upstream)) {
+    // A replica that did not answer at all is out of rotation now; the request goes to the next
+    // one (it never reached a model, so nothing runs twice), at most once per configured replica.
+    let events: AsyncGenerator<BhttpResponseEvent> | undefined;
+    let first: IteratorResult<BhttpResponseEvent> | undefined;
+    for (let attempt = 0; ; attempt++) {
+      events = exchangeWithReplica(this.#o.pool, replica, {
+        ...upstream,
+        authority: replica.client.url.host,
+      });
+      try {
+        first = await events.next();
+        break;
+      } catch (err) {
+        const unanswered = isTresorError(err) && err.details?.unanswered === true;
+        if (!unanswered || attempt >= this.#o.pool.replicas.length) throw err;
+        replica = this.#o.pool.pick(body.model);
+      }
+    }
+    const rest: AsyncIterable<BhttpResponseEvent> = {
+      [Symbol.asyncIterator]: () => events,
+    };
+    const all = (async function* () {
+      if (first.done !== true) yield first.value;
+      yield* rest;
+    })();
+    for await (const event of all) {
       if (event.kind === 'head') {
         accounting.status = event.status;
         sse = /^text\/event-stream/i.test(headerValue(event.headers, 'content-type') ?? '');
@@ -214,6 +244,9 @@ export class InnerApi {
           await sink.head(accounting.status, headHeaders);
           await sink.content(content);
         }
+        // Recorded before the last byte: a client that got a complete answer has a usage record,
+        // even if this gateway dies right after (a crash in between costs a duplicate at worst).
+        await this.#account(accounting, startedMs);
         await sink.end();
       }
     }
@@ -241,6 +274,8 @@ export class InnerApi {
   }
 
   async #account(a: Accounting, startedMs: number): Promise<void> {
+    if (a.recorded) return;
+    a.recorded = true;
     const now = this.#o.now();
     try {
       await this.#o.limiter.consume(a.key, a.usage.promptTokens + a.usage.completionTokens, now.getTime());
@@ -258,6 +293,14 @@ export class InnerApi {
     } catch (err) {
       this.#o.logger.error({ code: isTresorError(err) ? err.code : 'INTERNAL_ERROR' }, 'usage record failed');
     }
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

@@ -6,6 +6,7 @@ import {
   OHTTP_CHUNKED_REQUEST_MEDIA_TYPE,
   type BhttpRequest,
 } from '@tresor/crypto';
+import { nodeOhttpAead } from '@tresor/crypto/node';
 import { readBody } from '../replicas/mesh-client.js';
 import type { Replica, ReplicaPool } from '../replicas/replica-pool.js';
 import type { VerifiedReplica } from '../replicas/replica-verifier.js';
@@ -38,7 +39,8 @@ export async function* exchangeWithReplica(
   request: BhttpRequest,
 ): AsyncGenerator<BhttpResponseEvent> {
   const attested = replica.verified;
-  const client = await createChunkedOhttpClient(attested.hpkeKeyConfig);
+  // Synchronous AES-GCM for the replica's response chunks: one open per SSE event (bench/streaming.ts).
+  const client = await createChunkedOhttpClient(attested.hpkeKeyConfig, { aead: nodeOhttpAead });
   const writer = client.requestEncapsulator.writable.getWriter();
   const sealedPromise = collect(client.requestEncapsulator.readable);
   await writer.write(encodeBhttpRequest(request));
@@ -47,10 +49,21 @@ export async function* exchangeWithReplica(
 
   replica.outstanding++;
   try {
-    const answer = await replica.client.send('POST', '/v1/ohttp', {
-      contentType: OHTTP_CHUNKED_REQUEST_MEDIA_TYPE,
-      bytes: sealed,
-    });
+    let answer;
+    try {
+      answer = await replica.client.send('POST', '/v1/ohttp', {
+        contentType: OHTTP_CHUNKED_REQUEST_MEDIA_TYPE,
+        bytes: sealed,
+      });
+    } catch (err) {
+      // Unreachable (gone, refused, no answer): out of rotation until it attests again. Nothing
+      // was answered, so the caller may send the request to another replica.
+      pool.fail(replica, 'UPSTREAM_FAILED');
+      throw new TresorError('UPSTREAM_FAILED', 'the serving replica did not answer', {
+        cause: err,
+        details: { unanswered: true },
+      });
+    }
     if (answer.peerSpkiSha256 !== attested.tlsSpkiSha256) {
       answer.body.destroy();
       pool.fail(replica, 'TLS_KEY_MISMATCH');
@@ -61,9 +74,12 @@ export async function* exchangeWithReplica(
     }
     if (answer.status !== 200) {
       const text = Buffer.from(await readBody(answer.body, 64 * 1024)).toString('utf8');
+      // Serving refuses outside the sealed channel in OpenAI's shape, {"error": {"code"}} (a bare
+      // {"code"} is read too).
       let code: unknown;
       try {
-        code = (JSON.parse(text) as { code?: unknown }).code;
+        const json = JSON.parse(text) as { code?: unknown; error?: { code?: unknown } };
+        code = json.error?.code ?? json.code;
       } catch {
         code = undefined;
       }

@@ -1,7 +1,8 @@
 import { mkdtemp, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TresorError } from '@tresor/protocol';
-import { hexToBytes } from '@tresor/crypto';
+import { bytesToBase64, hexToBytes } from '@tresor/crypto';
+import type { KbsAttester } from '@tresor/trust';
 import { createSampleEvidenceAsync, SampleSigningKey } from '@tresor/attestation';
 import type { GatewayConfig } from '../config.js';
 
@@ -88,4 +89,22 @@ export async function attesterFromConfig(tee: GatewayConfig['tee']): Promise<Tee
     return sampleTeeAttester(SampleSigningKey.parse(tee.signingKey), tee.svn, tee.measurement);
   }
   return configfsTsmAttester(tee.path, await probeTsm(tee.path));
+}
+
+/**
+ * The gateway's TEE as the KBS protocol's attester (for its mesh certificate): the same evidence,
+ * as the `primary_evidence` JSON Trustee expects per TEE (the sample TEE's JSON document; an SNP
+ * report with its certificate table, which configfs-tsm offers the gateway none of, so the trust
+ * service fetches the VCEK; a TDX quote).
+ */
+export function kbsAttesterOf(attester: TeeAttester): KbsAttester {
+  return {
+    tee: attester.tee,
+    async primaryEvidence({ reportData }) {
+      const bytes = await attester.attest(reportData);
+      if (attester.tee === 'sample') return JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+      if (attester.tee === 'tdx') return { quote: bytesToBase64(bytes), cc_eventlog: null };
+      return { attestation_report: bytesToBase64(bytes), cert_chain: [] };
+    },
+  };
 }

@@ -1,6 +1,6 @@
 import { Agent, request as httpsRequest } from 'node:https';
 import type { IncomingMessage } from 'node:http';
-import { TLSSocket } from 'node:tls';
+import { checkServerIdentity, TLSSocket, type PeerCertificate } from 'node:tls';
 import { TresorError } from '@tresor/protocol';
 import { spkiSha256OfCertificate } from '../attestation/tls-spki.js';
 
@@ -28,13 +28,17 @@ export class MeshClient {
   readonly url: URL;
   /** The peer key of each connection, read at its handshake (a kept-alive socket is reused later). */
   readonly #peers = new WeakMap<TLSSocket, string>();
-  readonly #agent: Agent;
+  #agent: Agent;
   readonly #timeoutMs: number;
 
   constructor(url: string, tls: MeshTls, timeoutMs: number) {
     this.url = new URL(url);
     this.#timeoutMs = timeoutMs;
-    this.#agent = new Agent({
+    this.#agent = MeshClient.#agentFor(tls);
+  }
+
+  static #agentFor(tls: MeshTls): Agent {
+    return new Agent({
       keepAlive: true,
       maxSockets: 256,
       // No TLS session resumption: a resumed session carries no peer certificate to compare with
@@ -44,7 +48,20 @@ export class MeshClient {
       ca: tls.ca,
       cert: tls.cert,
       key: tls.key,
+      checkServerIdentity: meshServerIdentity,
     });
+  }
+
+  /**
+   * Switches to a renewed mesh identity: new connections use it at once; connections of the old
+   * one are closed once requests in flight had time to finish.
+   */
+  setTls(tls: MeshTls, drainMs = this.#timeoutMs): void {
+    const old = this.#agent;
+    this.#agent = MeshClient.#agentFor(tls);
+    setTimeout(() => {
+      old.destroy();
+    }, drainMs).unref();
   }
 
   /** Sends one request; the body of the answer is left to the caller to read (or destroy). */
@@ -130,6 +147,23 @@ export class MeshClient {
     this.#peers.set(socket, spki);
     return spki;
   }
+}
+
+/**
+ * Mesh CA certificates name a workload by SPIFFE ID only (`spiffe://<domain>/serving/<tenant>`):
+ * such a certificate must name a serving workload. Certificates without a SPIFFE ID (a local CA in
+ * local mode) are checked by host name as usual. Either way the key must be the one the replica's
+ * evidence binds, checked on every answer.
+ */
+export function meshServerIdentity(host: string, certificate: PeerCertificate): Error | undefined {
+  const uris = (certificate.subjectaltname ?? '')
+    .split(/,\s*/)
+    .filter((entry) => entry.startsWith('URI:spiffe://'))
+    .map((entry) => entry.slice(4));
+  if (uris.length === 0) return checkServerIdentity(host, certificate);
+  return uris.some((uri) => /^spiffe:\/\/[^/]+\/serving\/[^/]+$/.test(uri))
+    ? undefined
+    : new Error(`the replica's certificate names ${uris.join(', ')}, not a serving workload`);
 }
 
 /** Reads a whole (small) answer body, at most `maxBytes`. */

@@ -165,6 +165,11 @@ export class ReplicaPool {
     }
   }
 
+  /** A renewed mesh identity for every replica's connections. */
+  setMesh(tls: MeshTls): void {
+    for (const r of this.#replicas) r.client.setTls(tls);
+  }
+
   close(): void {
     for (const r of this.#replicas) r.client.close();
   }

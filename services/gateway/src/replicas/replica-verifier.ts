@@ -1,21 +1,8 @@
 import { z } from 'zod';
-import {
-  TresorError,
-  ATTESTATION_BUNDLE_VERSION,
-  type ComponentEvidence,
-  type ErrorCode,
-} from '@tresor/protocol';
-import { base64ToBytes, decodeKeyConfig, reportDataMatches, type OhttpKeyConfig } from '@tresor/crypto';
-import {
-  requireReleasedWorkload,
-  requireResident,
-  residencyIds,
-  sampleMachineId,
-  verifyAttestation,
-  type ReferenceValues,
-  type ResidencyInventory,
-  type SampleVerifyKey,
-} from '@tresor/attestation';
+import { TresorError, type ComponentEvidence } from '@tresor/protocol';
+import type { OhttpKeyConfig } from '@tresor/crypto';
+import type { ReferenceValues, ResidencyInventory, SampleVerifyKey, VerifierSet } from '@tresor/attestation';
+import { verifyComponentEvidence, type TresorPolicy } from '@tresor/sdk';
 
 /** What a replica's evidence must show to receive requests. */
 export interface ReplicaExpectations {
@@ -43,9 +30,8 @@ export interface VerifiedReplica {
 }
 
 /**
- * Verifies a serving replica's evidence. The default is {@link AttestationReplicaVerifier}; the
- * SDK's `verifyComponentEvidence` can be plugged in behind the same interface so the gateway and
- * clients check exactly the same things.
+ * Verifies a serving replica's evidence. The default is {@link PolicyReplicaVerifier}: the SDK's
+ * `verifyComponentEvidence`, so the gateway and its clients check exactly the same things.
  */
 export interface ReplicaVerifier {
   /** @throws TresorError naming the first check that failed; never resolves for evidence that did not verify */
@@ -84,109 +70,120 @@ export const componentEvidenceSchema = z.strictObject({
   producedAt: z.iso.datetime({ offset: true }),
 });
 
-export interface AttestationReplicaVerifierOptions {
+/** What the gateway requires of replicas beyond the signed documents (config `serving.policy`). */
+export interface ReplicaPolicyOptions {
   /** The installation's sample TEE key; without it sample evidence is refused (production). */
   readonly sampleVerifyKey?: SampleVerifyKey;
-}
-
-function fail(code: ErrorCode, message: string): never {
-  throw new TresorError(code, `serving replica: ${message}`);
+  /** Where processing may happen, per the signed residency inventory; `["CH"]` by default. */
+  readonly jurisdictions?: readonly string[];
+  /** Minimum TCB per TEE kind (the client policy's `minimumTcb` shape). */
+  readonly minimumTcb?: TresorPolicy['minimumTcb'];
+  /** Replicas must present NVIDIA GPU evidence in confidential-computing mode. */
+  readonly requireGpu?: boolean;
+  /** Oldest evidence accepted. */
+  readonly maxEvidenceAgeSeconds: number;
+  /** Verifier implementations (default: the WebCrypto verifiers the SDK uses). */
+  readonly verifiers?: VerifierSet;
 }
 
 /**
- * The gateway's own replica verifier: the evidence signature (packages/attestation), report data =
- * SHA-384(JCS(runtimeData)) ‖ 0¹⁶, the nonce, the mTLS certificate against the bound TLS key, debug
- * off, the measurements against the signed reference values (component `serving`), every hardware id
- * in the residency inventory, and freshness. Sample evidence is accepted only with a sample key
- * (local mode). SEV-SNP and TDX need endorsements (VCEK chains, TDX collateral) that this verifier
- * does not fetch: plug in the SDK's verifier for hardware replicas.
+ * The client trust policy the gateway holds its replicas to: any `serving` release in the trust
+ * service's signed reference values (the gateway fetched and verified those documents itself),
+ * residency per the signed inventory, no debug, the sample TEE only when a sample key is configured
+ * (local mode; production configurations cannot name one).
  */
-export class AttestationReplicaVerifier implements ReplicaVerifier {
-  readonly #sampleKey: SampleVerifyKey | undefined;
+export function replicaTrustPolicy(options: ReplicaPolicyOptions): TresorPolicy {
+  const sample = options.sampleVerifyKey;
+  return Object.freeze({
+    version: 1,
+    // The documents arrive already verified (TrustDocumentSource); no document key is used here.
+    trustServiceKeys: [],
+    trustSignedReferenceValues: true,
+    releases: [],
+    measurements: [],
+    minimumTcb: [...(options.minimumTcb ?? [])],
+    jurisdictions: [...(options.jurisdictions ?? ['CH'])],
+    allowSampleTee: sample !== undefined,
+    sampleVerifyKeys: sample === undefined ? [] : [sample],
+    maxEvidenceAgeSeconds: options.maxEvidenceAgeSeconds,
+    requireGpu: options.requireGpu ?? false,
+    requireReceipts: true,
+  });
+}
 
-  constructor(options: AttestationReplicaVerifierOptions = {}) {
-    this.#sampleKey = options.sampleVerifyKey;
+/**
+ * The gateway's replica verifier: the evidence is parsed at the edge, then checked by the SDK's
+ * `verifyComponentEvidence` — signature and certificate chain (SEV-SNP, TDX, sample), debug off,
+ * TCB, report data = SHA-384(JCS(runtimeData)) ‖ 0¹⁶, the nonce, the mTLS key against the bound TLS
+ * key, the bound HPKE key, the measurement in the signed reference values, the loaded models, GPU
+ * evidence, residency, freshness and the receipt key — exactly what a client checks. The first
+ * failed check is thrown with its catalogue code.
+ */
+export class PolicyReplicaVerifier implements ReplicaVerifier {
+  readonly #policy: TresorPolicy;
+  readonly #verifiers: VerifierSet | undefined;
+
+  constructor(options: ReplicaPolicyOptions) {
+    this.#policy = replicaTrustPolicy(options);
+    this.#verifiers = options.verifiers;
+  }
+
+  get policy(): TresorPolicy {
+    return this.#policy;
   }
 
   async verify(input: unknown, expect: ReplicaExpectations): Promise<VerifiedReplica> {
     const parsed = componentEvidenceSchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      fail(
+      throw new TresorError(
         'ATTESTATION_EVIDENCE_MALFORMED',
-        `the evidence bundle is malformed at ${issue?.path.join('.') ?? '?'}`,
+        `serving replica: the evidence bundle is malformed at ${issue?.path.join('.') ?? '?'}`,
       );
     }
     const evidence = parsed.data as ComponentEvidence;
-    const rd = evidence.runtimeData;
-    if (evidence.component !== 'serving' || rd.component !== 'serving') {
-      fail('ATTESTATION_POLICY_VIOLATION', 'the evidence is not a serving component’s');
-    }
-    if (rd.version !== ATTESTATION_BUNDLE_VERSION) {
-      fail(
-        'ATTESTATION_EVIDENCE_MALFORMED',
-        `runtime data version ${rd.version} is not ${ATTESTATION_BUNDLE_VERSION}`,
-      );
-    }
-    if (rd.nonce !== expect.nonce) fail('REPORT_DATA_MISMATCH', 'the evidence does not echo the nonce sent');
-    if (rd.tlsSpkiSha256 !== expect.peerTlsSpkiSha256) {
-      fail('TLS_KEY_MISMATCH', 'the mTLS certificate is not the one the evidence binds');
-    }
-    const producedAt = new Date(evidence.producedAt);
-    const ageMs = expect.now.getTime() - producedAt.getTime();
-    if (Number.isNaN(ageMs) || ageMs > expect.maxAgeMs || ageMs < -60_000) {
-      fail('EVIDENCE_STALE', `the evidence was produced at ${evidence.producedAt}`);
-    }
-    if (evidence.tee !== 'sample') {
-      fail(
-        'ATTESTATION_TEE_UNSUPPORTED',
-        `${evidence.tee} evidence needs the SDK verifier with endorsements; the built-in verifier checks sample evidence only`,
-      );
-    }
-    if (this.#sampleKey === undefined) {
-      fail('SAMPLE_TEE_NOT_ALLOWED', 'sample TEE evidence is refused (no sample key configured: production)');
-    }
-    let bytes: Uint8Array;
-    try {
-      bytes = base64ToBytes(evidence.evidence);
-    } catch {
-      fail('ATTESTATION_EVIDENCE_MALFORMED', 'the evidence is not base64');
-    }
-    const { result } = await verifyAttestation({
-      files: { evidence: bytes, sample_key: new TextEncoder().encode(this.#sampleKey.hex) },
-      tee: 'sample',
+    const policy =
+      expect.jurisdiction === undefined
+        ? this.#policy
+        : { ...this.#policy, jurisdictions: [expect.jurisdiction] };
+    const verification = await verifyComponentEvidence(evidence, {
+      policy,
+      nonce: expect.nonce,
       now: expect.now,
+      referenceValues: expect.referenceValues,
+      inventory: expect.inventory,
+      component: 'serving',
+      tlsSpkiSha256: expect.peerTlsSpkiSha256,
+      ...(this.#verifiers === undefined ? {} : { verifiers: this.#verifiers }),
     });
-    if (!result.valid) fail(result.error ?? 'ATTESTATION_SIGNATURE_INVALID', 'the evidence does not verify');
-    const appraisal = result.appraisal;
-    if (appraisal.debug) fail('ATTESTATION_DEBUG_ENABLED', 'the TEE runs in debug mode');
-    if (appraisal.reportData === null) fail('REPORT_DATA_MISMATCH', 'the evidence carries no report data');
-    const reportData = Uint8Array.from(Buffer.from(appraisal.reportData, 'hex'));
-    if (!(await reportDataMatches(reportData, rd))) {
-      fail('REPORT_DATA_MISMATCH', 'the report data is not the hash of the runtime data');
+    const failed = verification.checks.find((c) => c.status === 'fail');
+    if (failed !== undefined || !verification.ok) {
+      throw new TresorError(
+        failed?.code ?? 'VERIFICATION_FAILED',
+        `serving replica ${evidence.id}: check ${failed?.check ?? '?'} failed (${failed?.seen ?? 'no detail'}; expected ${failed?.expected ?? '?'})`,
+      );
     }
-    requireReleasedWorkload(
-      expect.referenceValues.referenceValues,
-      { tee: appraisal.tee, measurements: appraisal.measurements },
-      'serving',
-    );
-    requireResident(
-      expect.inventory,
-      residencyIds(appraisal, sampleMachineId(this.#sampleKey)),
-      expect.jurisdiction,
-    );
-    let hpkeKeyConfig: OhttpKeyConfig;
-    try {
-      hpkeKeyConfig = decodeKeyConfig(base64ToBytes(rd.hpkeKeyConfig));
-    } catch {
-      fail('ATTESTATION_EVIDENCE_MALFORMED', 'the bound HPKE key configuration does not decode');
+    const { identity } = verification;
+    if (identity.keyConfig === null) {
+      throw new TresorError(
+        'OHTTP_KEY_CONFIG_MALFORMED',
+        'serving replica: the bound HPKE key does not decode',
+      );
+    }
+    // The pool's freshness rule (maxAgeMs) may be stricter than the policy's whole seconds.
+    const producedAt = new Date(evidence.producedAt);
+    if (expect.now.getTime() - producedAt.getTime() > expect.maxAgeMs) {
+      throw new TresorError(
+        'EVIDENCE_STALE',
+        `serving replica: the evidence was produced at ${evidence.producedAt}`,
+      );
     }
     return {
-      id: evidence.id,
-      tee: evidence.tee,
-      models: (rd.models ?? []).map((m) => m.id),
-      hpkeKeyConfig,
-      tlsSpkiSha256: rd.tlsSpkiSha256,
+      id: identity.id,
+      tee: identity.tee,
+      models: identity.models.map((m) => m.id),
+      hpkeKeyConfig: identity.keyConfig,
+      tlsSpkiSha256: identity.tlsSpkiSha256,
       producedAt,
     };
   }

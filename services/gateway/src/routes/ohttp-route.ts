@@ -13,6 +13,7 @@ import {
   type BhttpField,
   type OhttpGatewayKeys,
 } from '@tresor/crypto';
+import { nodeOhttpAead } from '@tresor/crypto/node';
 import { sendShapedError, type ErrorShaper } from '@tresor/server-kit';
 import { encodeContentChunk, encodeResponseHead, RESPONSE_END } from '../api/bhttp-stream.js';
 import type { InnerApi, ResponseSink } from '../api/inner-api.js';
@@ -114,7 +115,7 @@ export async function ohttpRoute(app: FastifyInstance, options: OhttpRouteOption
       void reply.header('cache-control', 'no-store');
       const limits = { maxContentSize: options.bodyBytes };
       if (!chunked) {
-        const opened = await decapsulateRequest(options.keys, bytes);
+        const opened = await decapsulateRequest(options.keys, bytes, { aead: nodeOhttpAead });
         options.replay.use(encapsulatedKeyOf(bytes), options.now().getTime());
         const sink = new BufferedSink();
         try {
@@ -150,7 +151,8 @@ export async function ohttpRoute(app: FastifyInstance, options: OhttpRouteOption
           controller.close();
         },
       });
-      const accepted = await acceptChunkedOhttpRequest(options.keys, source);
+      // Synchronous AES-GCM for the response chunks, one per SSE event (bench/streaming.ts).
+      const accepted = await acceptChunkedOhttpRequest(options.keys, source, { aead: nodeOhttpAead });
       const parts: Uint8Array[] = [];
       for await (const part of accepted.request as unknown as AsyncIterable<Uint8Array>) parts.push(part);
       options.replay.use(encapsulatedKeyOf(bytes), options.now().getTime());

@@ -14,6 +14,7 @@ import {
   type BhttpField,
   type OhttpKeyConfig,
 } from '@tresor/crypto';
+import { nodeOhttpAead } from '@tresor/crypto/node';
 import { TresorError } from '@tresor/protocol';
 import { OHTTP_PATH } from '../request/ohttp-route.js';
 import { StreamingBhttpResponseReader } from '../request/streaming-bhttp.js';
@@ -117,7 +118,7 @@ export async function sendSealedRequest(options: SealedExchangeOptions): Promise
     trailers: [],
   });
   if (options.chunked === false) {
-    const { encapsulatedRequest, context } = await encapsulateRequest(config, bhttp);
+    const { encapsulatedRequest, context } = await encapsulateRequest(config, bhttp, { aead: nodeOhttpAead });
     const response = await post(options, OHTTP_REQUEST_MEDIA_TYPE, encapsulatedRequest);
     const body = await readBody(response);
     if (response.statusCode !== 200) return outerRefusal(response, body);
@@ -131,7 +132,7 @@ export async function sendSealedRequest(options: SealedExchangeOptions): Promise
       chunks: [],
     };
   }
-  const client = await createChunkedOhttpClient(config);
+  const client = await createChunkedOhttpClient(config, { aead: nodeOhttpAead });
   const source = new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(bhttp);

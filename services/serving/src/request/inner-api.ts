@@ -1,6 +1,6 @@
 import { TresorError } from '@tresor/protocol';
 import { toTresorError } from '@tresor/server-kit';
-import type { Engine } from '../engine/engine.js';
+import type { Engine, GenerationEvent, TokenUsage } from '../engine/engine.js';
 import {
   aggregateGeneration,
   chatCompletionResponse,
@@ -45,7 +45,26 @@ export type InnerResponse =
       readonly model: string;
       /** Each item is one complete SSE event (`data: …\n\n`). */
       readonly events: AsyncIterable<string>;
+      /** The generation's token counts once `events` ended (for the `: tresor-usage` line). */
+      readonly usage: () => TokenUsage | undefined;
     };
+
+/** Passes a generation on and remembers the usage its `done` event reports. */
+function tapUsage(events: AsyncIterable<GenerationEvent>): {
+  events: AsyncIterable<GenerationEvent>;
+  usage: () => TokenUsage | undefined;
+} {
+  let usage: TokenUsage | undefined;
+  return {
+    events: (async function* () {
+      for await (const event of events) {
+        if (event.type === 'done') usage = event.usage;
+        yield event;
+      }
+    })(),
+    usage: () => usage,
+  };
+}
 
 export interface InnerContext {
   readonly engine: Engine;
@@ -97,10 +116,12 @@ async function dispatch(request: InnerRequest, context: InnerContext): Promise<I
       const identity = { id: newResponseId('chat'), created, model: parsed.request.model };
       const events = await primeGeneration(engine.chat({ ...parsed.request, signal }));
       if (parsed.stream) {
+        const tapped = tapUsage(events);
         return {
           kind: 'stream',
           model: identity.model,
-          events: chatCompletionSse(identity, events, { includeUsage: parsed.includeUsage }),
+          events: chatCompletionSse(identity, tapped.events, { includeUsage: parsed.includeUsage }),
+          usage: tapped.usage,
         };
       }
       const body = chatCompletionResponse(identity, await aggregateGeneration(events));
@@ -111,10 +132,12 @@ async function dispatch(request: InnerRequest, context: InnerContext): Promise<I
       const identity = { id: newResponseId('completion'), created, model: parsed.request.model };
       const events = await primeGeneration(engine.complete({ ...parsed.request, signal }));
       if (parsed.stream) {
+        const tapped = tapUsage(events);
         return {
           kind: 'stream',
           model: identity.model,
-          events: completionSse(identity, events, { includeUsage: parsed.includeUsage }),
+          events: completionSse(identity, tapped.events, { includeUsage: parsed.includeUsage }),
+          usage: tapped.usage,
         };
       }
       const body = completionResponse(identity, await aggregateGeneration(events));

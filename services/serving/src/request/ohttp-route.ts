@@ -14,7 +14,14 @@ import {
   type BhttpField,
   type OhttpGatewayKeys,
 } from '@tresor/crypto';
-import { RECEIPT_HEADER, RECEIPT_SSE_PREFIX, TresorError } from '@tresor/protocol';
+import { nodeOhttpAead } from '@tresor/crypto/node';
+import {
+  RECEIPT_HEADER,
+  RECEIPT_SSE_PREFIX,
+  TresorError,
+  USAGE_REQUEST_HEADER,
+  USAGE_SSE_PREFIX,
+} from '@tresor/protocol';
 import { sendShapedError, toTresorError, type ErrorShaper } from '@tresor/server-kit';
 import type { Engine } from '../engine/engine.js';
 import type { ConcurrencyLimiter, ReleaseSlot } from './concurrency.js';
@@ -97,6 +104,8 @@ function outerShaper(retryAfterSeconds: number): ErrorShaper {
 interface Exchange {
   readonly requestSha256: string;
   readonly runtime: ServingRuntime;
+  /** The request carried USAGE_REQUEST_HEADER: streams end with a `: tresor-usage` line. */
+  readonly reportUsage: boolean;
 }
 
 /**
@@ -175,7 +184,14 @@ async function streamAnswer(
   }
   if (signal.aborted) return;
   const line = `${RECEIPT_SSE_PREFIX}${await receipt(options, exchange, response.model, hash.digest('hex'))}\n\n`;
-  await write(concatBytes(streamingContentChunk(encoder.encode(line)), streamingResponseEnd()));
+  const usage = usageLine(response, exchange);
+  await write(
+    concatBytes(
+      streamingContentChunk(encoder.encode(line)),
+      ...(usage === '' ? [] : [streamingContentChunk(encoder.encode(usage))]),
+      streamingResponseEnd(),
+    ),
+  );
 }
 
 /** A stream answered over single-shot OHTTP: every event, then the receipt line, in one body. */
@@ -196,14 +212,32 @@ async function bufferedStreamAnswer(
     informational: [],
     status: 200,
     headers: STREAM_HEADERS,
-    content: concatBytes(bytes, encoder.encode(line)),
+    content: concatBytes(bytes, encoder.encode(line), encoder.encode(usageLine(response, exchange))),
     trailers: [],
   });
 }
 
-function innerRequestOf(bhttp: Uint8Array): { method: string; path: string; body: Uint8Array } {
+/** The `: tresor-usage` line after the receipt (USAGE_SSE_PREFIX): for the gateway's accounting, covered by no receipt. */
+function usageLine(response: Extract<InnerResponse, { kind: 'stream' }>, exchange: Exchange): string {
+  const usage = response.usage();
+  if (!exchange.reportUsage || usage === undefined) return '';
+  const counts = { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens };
+  return `${USAGE_SSE_PREFIX}${JSON.stringify(counts)}\n\n`;
+}
+
+function innerRequestOf(bhttp: Uint8Array): {
+  method: string;
+  path: string;
+  body: Uint8Array;
+  reportUsage: boolean;
+} {
   const { message } = decodeBhttpRequest(bhttp);
-  return { method: message.method, path: message.path, body: message.content };
+  return {
+    method: message.method,
+    path: message.path,
+    body: message.content,
+    reportUsage: message.headers.some(([name]) => name.toLowerCase() === USAGE_REQUEST_HEADER),
+  };
 }
 
 /**
@@ -253,9 +287,11 @@ async function handleOhttp(
     const payload = request.body as Readable;
     if (!chunked) {
       const sealed = await readAll(payload, MAX_SEALED_REQUEST_BYTES, 'the encapsulated request');
-      const { request: bhttp, responder } = await decapsulateRequest(options.keys, sealed);
+      const { request: bhttp, responder } = await decapsulateRequest(options.keys, sealed, {
+        aead: nodeOhttpAead,
+      });
       const inner = innerRequestOf(bhttp);
-      const exchange = { requestSha256: sha256Hex(inner.body), runtime };
+      const exchange = { requestSha256: sha256Hex(inner.body), runtime, reportUsage: inner.reportUsage };
       const response = await answerInnerRequest(inner, { engine: runtime.engine, signal: abort.signal });
       const answer =
         response.kind === 'json'
@@ -269,11 +305,12 @@ async function handleOhttp(
     const accepted = await acceptChunkedOhttpRequest(
       options.keys,
       Readable.toWeb(payload) as ReadableStream<Uint8Array>,
+      { aead: nodeOhttpAead }, // synchronous AES-GCM per sealed SSE event (bench/streaming.ts)
     );
     const inner = innerRequestOf(
       await readAll(accepted.request, MAX_SEALED_REQUEST_BYTES, 'the inner request'),
     );
-    const exchange = { requestSha256: sha256Hex(inner.body), runtime };
+    const exchange = { requestSha256: sha256Hex(inner.body), runtime, reportUsage: inner.reportUsage };
     const response = await answerInnerRequest(inner, { engine: runtime.engine, signal: abort.signal });
     const encapsulator = accepted.createResponseEncapsulator();
     const writer = encapsulator.writable.getWriter();

@@ -90,13 +90,3 @@ export async function selfSignedCertificate(keys: CryptoKeyPair, name: string): 
   });
   return cert.toString('pem');
 }
-
-/** A PKCS#10 request for the TLS key (the mesh CA ignores the subject and names it itself). */
-export async function certificationRequest(keys: CryptoKeyPair): Promise<string> {
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: 'CN=serving',
-    keys,
-    signingAlgorithm: TLS_KEY_ALGORITHM,
-  });
-  return csr.toString('pem');
-}
