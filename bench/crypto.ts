@@ -3,6 +3,7 @@
  *
  *   npm run bench:crypto                       (tsc -b && tsx bench/crypto.ts)
  *   BENCH_MODEL_MIB=64 BENCH_RUNS=3 npm run bench:crypto    (smaller and fewer, for a quick look)
+ *   BENCH_SECTIONS=ohttp,chunked npm run bench:crypto       (only some sections)
  *
  * 1. Sealed models: seal and unseal of a 256 MiB file, file to file (temporary files under
  *    os.tmpdir()), with `@tresor/crypto/node` (node:crypto, SHA-256 on a worker thread or inline)
@@ -13,7 +14,9 @@
  *    process, against `openssl speed ecdhx25519` (a round trip costs three X25519 scalar
  *    multiplications: the client's key generation and key agreement, the gateway's agreement).
  * 3. Chunked OHTTP: cost per 64-byte response chunk (one SSE event), sealed by the gateway and
- *    opened by the client, against OpenSSL's AES-256-GCM on 64-byte blocks.
+ *    opened by the client, with the WebCrypto backend (browser-safe default) and the node:crypto
+ *    backend (`nodeOhttpAead`, what serving and gateway use), against OpenSSL's AES-256-GCM on
+ *    64-byte blocks. bench/streaming.ts measures the whole seal → open → re-seal → open chain.
  */
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -33,12 +36,22 @@ import {
   openSealedModel,
   readVarint,
   sealModel,
+  webCryptoOhttpAead,
+  type OhttpAeadBackend,
 } from '@tresor/crypto';
-import { FileByteSource, nodeSha256, sealModelFile, unsealModelFile } from '@tresor/crypto/node';
+import {
+  FileByteSource,
+  nodeOhttpAead,
+  nodeSha256,
+  sealModelFile,
+  unsealModelFile,
+} from '@tresor/crypto/node';
 
 const MIB = 1024 * 1024;
 const MODEL_BYTES = Number(process.env.BENCH_MODEL_MIB ?? '256') * MIB;
 const RUNS = Number(process.env.BENCH_RUNS ?? '5');
+/** BENCH_SECTIONS=ohttp,chunked runs only those sections (default: models,ohttp,chunked). */
+const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'models,ohttp,chunked').split(','));
 
 interface Timing {
   readonly seconds: number;
@@ -324,19 +337,24 @@ async function benchOhttpRoundTrips(): Promise<void> {
   // Sizes of a small chat completion: a 512-byte Binary HTTP request, a 1 KiB response.
   const request = randomFillSync(new Uint8Array(512));
   const response = randomFillSync(new Uint8Array(1024));
-  const roundTrip = async (): Promise<void> => {
-    const { encapsulatedRequest, context } = await encapsulateRequest(gatewayKey.config, request);
-    const received = await decapsulateRequest(keys, encapsulatedRequest);
+  const roundTripWith = (aead: OhttpAeadBackend) => async (): Promise<void> => {
+    const { encapsulatedRequest, context } = await encapsulateRequest(gatewayKey.config, request, { aead });
+    const received = await decapsulateRequest(keys, encapsulatedRequest, { aead });
     const answer = await received.responder.encapsulateResponse(response);
     await context.decapsulateResponse(answer);
   };
+  const roundTrip = roundTripWith(webCryptoOhttpAead);
   const sequential = await perSecond(3, roundTrip);
+  const sequentialNode = await perSecond(3, roundTripWith(nodeOhttpAead));
   const parallel = await perSecond(3, () => Promise.all(Array.from({ length: 8 }, roundTrip)));
   const x25519 = opensslX25519(3);
   console.log('\n## OHTTP round trips (client encapsulate, gateway decapsulate + respond, client open)\n');
   console.log('| measure | value |');
   console.log('|---|---|');
   console.log(`| round trips/s, one at a time | ${fmt(sequential, 0)} |`);
+  console.log(
+    `| round trips/s, one at a time, node:crypto response key schedule and AEAD | ${fmt(sequentialNode, 0)} |`,
+  );
   console.log(`| round trips/s, 8 in flight | ${fmt(parallel * 8, 0)} |`);
   console.log(`| openssl speed ecdhx25519 (1 core), key agreements/s | ${fmt(x25519, 0)} |`);
   console.log(
@@ -344,15 +362,15 @@ async function benchOhttpRoundTrips(): Promise<void> {
   );
 }
 
-async function benchChunkedOhttp(): Promise<void> {
+/** Seals then opens `count` 64-byte response chunks, one at a time, with one AEAD backend. */
+async function chunkRound(aead: OhttpAeadBackend, count: number): Promise<{ seal: Timing; open: Timing }> {
   const gatewayKey = createGatewayKey(1, await HpkeKeyPair.generate());
   const keys = gatewayKeysById([gatewayKey]);
-  const client = await beginChunkedOhttpClientExchange(gatewayKey.config);
-  const gateway = await beginChunkedOhttpGatewayExchange(keys, client.header);
+  const client = await beginChunkedOhttpClientExchange(gatewayKey.config, { aead });
+  const gateway = await beginChunkedOhttpGatewayExchange(keys, client.header, { aead });
   const { responseNonce, responseSealer } = await gateway.beginResponse();
   const opener = await client.openResponse(responseNonce);
   const event = randomFillSync(new Uint8Array(64));
-  const count = 20_000;
   const wire: Uint8Array[] = [];
   const seal = await timed(async () => {
     for (let i = 0; i < count; i++) wire.push(await responseSealer.sealChunk(event));
@@ -360,17 +378,37 @@ async function benchChunkedOhttp(): Promise<void> {
   const open = await timed(async () => {
     for (const framed of wire) await opener.openChunk(framed.subarray(readVarint(framed, 0).next));
   });
+  return { seal, open };
+}
+
+async function benchChunkedOhttp(): Promise<void> {
+  const count = 20_000;
+  const backends = [webCryptoOhttpAead, nodeOhttpAead];
+  const rounds = new Map(backends.map((b) => [b.name, [] as { seal: Timing; open: Timing }[]]));
+  // Backends in turn, RUNS times, so both see the same background load.
+  for (let run = 0; run < RUNS; run++) {
+    for (const backend of backends) rounds.get(backend.name)!.push(await chunkRound(backend, count));
+  }
   const aes64 = aesSpeed().get(64)!;
-  const micros = (t: Timing): number => (t.seconds * 1e6) / count;
-  console.log(`\n## Chunked OHTTP: ${String(count)} response chunks of 64 bytes, one at a time\n`);
-  console.log('| measure | µs per chunk | chunks/s |');
-  console.log('|---|---|---|');
-  console.log(`| gateway seals (sealChunk) | ${fmt(micros(seal))} | ${fmt(1e6 / micros(seal), 0)} |`);
-  console.log(`| client opens (openChunk) | ${fmt(micros(open))} | ${fmt(1e6 / micros(open), 0)} |`);
+  const micros = (seconds: number): number => (seconds * 1e6) / count;
   console.log(
-    `| openssl speed -evp aes-256-gcm, 64-byte blocks (1 core) | ${fmt((64 / aes64) * 1e6, 3)} | ${fmt(aes64 / 64, 0)} |`,
+    `\n## Chunked OHTTP: ${String(count)} response chunks of 64 bytes, one at a time (median of ${String(RUNS)})\n`,
   );
-  console.log(`| wire overhead per chunk | ${String(wire[0]!.length - event.length)} bytes | |`);
+  console.log('| measure | µs per chunk | CPU µs per chunk, all threads | chunks/s |');
+  console.log('|---|---|---|---|');
+  for (const backend of backends) {
+    const list = rounds.get(backend.name)!;
+    for (const op of ['seal', 'open'] as const) {
+      const wall = micros(median(list.map((r) => r[op].seconds)));
+      const cpu = micros(median(list.map((r) => r[op].cpuSeconds)));
+      const what = op === 'seal' ? 'gateway seals (sealChunk)' : 'client opens (openChunk)';
+      console.log(`| ${what}, ${backend.name} | ${fmt(wall)} | ${fmt(cpu)} | ${fmt(1e6 / wall, 0)} |`);
+    }
+  }
+  console.log(
+    `| openssl speed -evp aes-256-gcm, 64-byte blocks (1 core) | ${fmt((64 / aes64) * 1e6, 3)} | | ${fmt(aes64 / 64, 0)} |`,
+  );
+  console.log('| wire overhead per 64-byte chunk: 2-byte length + 16-byte tag | 18 bytes | | |');
 }
 
 async function main(): Promise<void> {
@@ -379,9 +417,9 @@ async function main(): Promise<void> {
     `# bench/crypto.ts\n\nmachine: ${String(cpu.length)} x ${cpu[0]?.model ?? 'unknown CPU'}, node ${process.version}, ` +
       `OpenSSL ${process.versions.openssl}; load average at start ${load()}`,
   );
-  await benchSealedModels();
-  await benchOhttpRoundTrips();
-  await benchChunkedOhttp();
+  if (SECTIONS.has('models')) await benchSealedModels();
+  if (SECTIONS.has('ohttp')) await benchOhttpRoundTrips();
+  if (SECTIONS.has('chunked')) await benchChunkedOhttp();
   console.log(`\nload average at end ${load()}`);
 }
 

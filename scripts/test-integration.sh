@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # (private SOFTHSM2_CONF), so nothing in /etc/softhsm or /var/lib/softhsm is used or changed.
 # postgresql: the server for the storage suite (started below as a private cluster, never the system one).
 # redis-server: rate limits and quotas shared by gateway replicas (a private server, started below).
-APT_PACKAGES=(openssl softhsm2 postgresql chromium curl redis-server)
+# tcpdump: the plaintext-canary test captures all loopback traffic (test/integration/security-canaries.test.ts).
+APT_PACKAGES=(openssl softhsm2 postgresql chromium curl redis-server tcpdump)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -50,6 +51,8 @@ start_postgres() {
   (cd / && "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PG_DIR" start >/dev/null)
   export TRESOR_TEST_PG_URL="postgresql://tresor:$password@127.0.0.1:$port/postgres"
+  # For the fault-injection test that restarts the server under load (reliability-datastores.test.ts).
+  export TRESOR_TEST_PG_DATA="$PG_DIR/data" TRESOR_TEST_PG_CTL="$PG_BIN/pg_ctl"
   echo "PostgreSQL test cluster on 127.0.0.1:$port ($PG_DIR)"
 }
 if [ -z "${TRESOR_TEST_PG_URL:-}" ]; then start_postgres; fi

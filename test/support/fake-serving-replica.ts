@@ -17,14 +17,21 @@ import {
   utf8Decode,
   utf8Encode,
 } from '@tresor/crypto';
-import { ATTESTATION_BUNDLE_VERSION, type ComponentEvidence, type RuntimeData } from '@tresor/protocol';
+import {
+  ATTESTATION_BUNDLE_VERSION,
+  USAGE_REQUEST_HEADER,
+  USAGE_SSE_PREFIX,
+  type ComponentEvidence,
+  type RuntimeData,
+} from '@tresor/protocol';
 
 /**
  * TEST-ONLY: a serving replica that speaks exactly the replica protocol the gateway uses, with the
  * sample TEE: `GET /attestation?nonce=` answers ComponentEvidence whose runtime data binds its HPKE
  * key configuration, its TLS key, the nonce and its models; `POST /v1/ohttp` over mTLS takes a
  * chunked OHTTP request sealed to that key and answers a chunked OHTTP response (indeterminate
- * Binary HTTP inside, one sealed chunk per server-sent event, ending with `: tresor-receipt`).
+ * Binary HTTP inside, one sealed chunk per server-sent event, ending with `: tresor-receipt` and,
+ * when the gateway asks by header, `: tresor-usage`).
  * The "engine" answers a fixed text so tests can count tokens.
  */
 export interface FakeReplicaOptions {
@@ -46,8 +53,14 @@ export interface FakeReplica {
   readonly served: () => number;
   /** Prompts seen, to prove content reached the replica. */
   readonly prompts: string[];
+  /** SHA-256 (hex) of every inner request body received, to prove the gateway forwards it unchanged. */
+  readonly bodySha256: string[];
   /** After this many SSE events of the next streaming answer, the replica drops every connection. */
   dieAfterEvents: number | undefined;
+  /** While set, every connection is closed right after its TLS handshake (a replica that never answers). */
+  hangUp: boolean;
+  /** While set, POST /v1/ohttp is refused before decapsulation as serving does when full (429 SERVING_BUSY). */
+  busy: boolean;
   close(): Promise<void>;
 }
 
@@ -77,10 +90,18 @@ export async function startFakeReplica(options: FakeReplicaOptions): Promise<Fak
   const spki = new X509Certificate(options.cert).publicKey.export({ type: 'spki', format: 'der' });
   const tlsSpkiSha256 = createHash('sha256').update(spki).digest('hex');
   const id = options.id ?? `serving-${Math.random().toString(16).slice(2, 8)}`;
+  // Bound like a real replica's: the SDK verifier requires a receipt key in serving evidence.
+  const receiptPair = await crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify']);
+  const receiptJwk = await crypto.subtle.exportKey('jwk', receiptPair.publicKey);
   const sockets = new Set<Socket>();
   let served = 0;
   const prompts: string[] = [];
-  const state: { dieAfterEvents: number | undefined } = { dieAfterEvents: undefined };
+  const bodySha256: string[] = [];
+  const state: { dieAfterEvents: number | undefined; hangUp: boolean; busy: boolean } = {
+    dieAfterEvents: undefined,
+    hangUp: false,
+    busy: false,
+  };
 
   const server: Server = createServer(
     {
@@ -103,6 +124,7 @@ export async function startFakeReplica(options: FakeReplicaOptions): Promise<Fak
             hpkeKeyConfig,
             tlsSpkiSha256,
             models: models.map((m) => ({ id: m, sha256: createHash('sha256').update(m).digest('hex') })),
+            receiptKey: { kty: 'OKP', crv: 'Ed25519', x: receiptJwk.x ?? '' },
           };
           const evidence = await createSampleEvidenceAsync({
             reportData: await runtimeDataHash(runtimeData),
@@ -121,6 +143,15 @@ export async function startFakeReplica(options: FakeReplicaOptions): Promise<Fak
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
           return;
         }
+        if (req.method === 'POST' && url.pathname === '/v1/ohttp' && state.busy) {
+          req.resume();
+          res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' }).end(
+            JSON.stringify({
+              error: { message: 'busy', type: 'rate_limit_error', param: null, code: 'SERVING_BUSY' },
+            }),
+          );
+          return;
+        }
         if (req.method === 'POST' && url.pathname === '/v1/ohttp') {
           const accepted = await acceptChunkedOhttpRequest(
             keys,
@@ -137,6 +168,7 @@ export async function startFakeReplica(options: FakeReplicaOptions): Promise<Fak
             input?: unknown;
           };
           served++;
+          bodySha256.push(createHash('sha256').update(message.content).digest('hex'));
           for (const m of body.messages ?? []) if (typeof m.content === 'string') prompts.push(m.content);
           const encapsulator = accepted.createResponseEncapsulator();
           res.writeHead(200, { 'content-type': 'message/ohttp-chunked-res' });
@@ -205,6 +237,12 @@ export async function startFakeReplica(options: FakeReplicaOptions): Promise<Fak
             );
           }
           events.push('data: [DONE]\n\n', ': tresor-receipt fake.receipt.jws\n\n');
+          // Like serving (USAGE_REQUEST_HEADER): usage after the receipt, for the gateway only.
+          if (message.headers.some(([n]) => n.toLowerCase() === USAGE_REQUEST_HEADER)) {
+            events.push(
+              `${USAGE_SSE_PREFIX}${JSON.stringify({ prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens })}\n\n`,
+            );
+          }
           let sent = 0;
           for (const event of events) {
             if (state.dieAfterEvents !== undefined && sent >= state.dieAfterEvents) {
@@ -219,9 +257,16 @@ export async function startFakeReplica(options: FakeReplicaOptions): Promise<Fak
           await writer.close();
           return;
         }
-        res
-          .writeHead(404, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ code: 'ROUTE_NOT_FOUND' }));
+        res.writeHead(404, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            error: {
+              message: 'no route',
+              type: 'invalid_request_error',
+              param: null,
+              code: 'ROUTE_NOT_FOUND',
+            },
+          }),
+        );
       })().catch(() => {
         if (!res.headersSent) res.writeHead(500).end();
         else res.destroy();
@@ -229,6 +274,10 @@ export async function startFakeReplica(options: FakeReplicaOptions): Promise<Fak
     },
   );
   server.on('secureConnection', (socket: Socket) => {
+    if (state.hangUp) {
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
@@ -240,11 +289,25 @@ export async function startFakeReplica(options: FakeReplicaOptions): Promise<Fak
     id,
     served: () => served,
     prompts,
+    bodySha256,
     get dieAfterEvents() {
       return state.dieAfterEvents;
     },
     set dieAfterEvents(n: number | undefined) {
       state.dieAfterEvents = n;
+    },
+    get busy() {
+      return state.busy;
+    },
+    set busy(value: boolean) {
+      state.busy = value;
+    },
+    get hangUp() {
+      return state.hangUp;
+    },
+    set hangUp(value: boolean) {
+      state.hangUp = value;
+      if (value) for (const s of sockets) s.destroy();
     },
     close: () =>
       new Promise<void>((resolve) => {

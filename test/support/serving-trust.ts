@@ -1,3 +1,4 @@
+import type { DestinationStream } from 'pino';
 import 'reflect-metadata';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -65,6 +66,8 @@ export interface ServingTrustOptions {
   readonly resident?: boolean;
   /** The serving measurement the reference values release (default SERVING_MEASUREMENT). */
   readonly releasedMeasurement?: string;
+  /** Where the trust service logs (default: its fixture's). */
+  readonly logDestination?: DestinationStream;
 }
 
 /** A fresh P-256 key and a CSR for it, as a mesh workload would make them. */
@@ -163,6 +166,7 @@ export async function startServingTrust(options: ServingTrustOptions = {}): Prom
     referenceValues,
     residency: inventory,
     ...(options.resources === undefined ? {} : { resources: options.resources }),
+    ...(options.logDestination === undefined ? {} : { logDestination: options.logDestination }),
     config: { resourcePolicy: options.resourcePolicy ?? PERMIT_ALL },
     plugins: trustPlugins({
       referenceValues,

@@ -6,10 +6,14 @@ import {
   chunkedOhttpRequestHeaderLength,
   DEFAULT_OHTTP_CHUNK_SIZE,
   maxChunkSizeOf,
+  openChunkNow,
+  sealChunkNow,
+  type ChunkedOhttpGatewayOptions,
   type OhttpChunkLimits,
   type OhttpChunkOpener,
   type OhttpChunkSealer,
 } from './chunked-ohttp.js';
+import type { MaybePromise } from './ohttp-aead.js';
 import { ByteQueue, ChunkFrameReader } from './chunked-ohttp-framing.js';
 import { REQUEST_HEADER_LENGTH, type OhttpClientOptions } from './ohttp-context.js';
 import type { OhttpGatewayKeys, OhttpKeyConfig } from './ohttp-keys.js';
@@ -20,6 +24,8 @@ import type { OhttpResponseOptions } from './ohttp-response-key.js';
  * every written piece into one or more chunks at once (a server-sent event goes out as soon as it
  * is written) and the final, empty chunk at close. Opening streams release a chunk's plaintext
  * only after it authenticated, and error with a TresorError at the first chunk that does not.
+ * With a synchronous AEAD backend (`nodeOhttpAead`) a piece is sealed or opened inside the
+ * transform call itself: the only per-chunk cost beyond AES-GCM is the stream machinery.
  */
 
 /** How a sender splits what it is given. */
@@ -59,11 +65,23 @@ function sealingTransform(
       sealer = begun.sealer;
       controller.enqueue(begun.prefix);
     },
-    async transform(piece, controller) {
+    transform(piece, controller) {
       const bytes = requireBytes(piece);
-      for (let offset = 0; offset < bytes.length; offset += chunkSize) {
-        controller.enqueue(await started().sealChunk(bytes.subarray(offset, offset + chunkSize)));
-      }
+      const sealer = started();
+      const sealFrom = (offset: number): MaybePromise<void> => {
+        for (; offset < bytes.length; offset += chunkSize) {
+          const sealed = sealChunkNow(sealer, bytes.subarray(offset, offset + chunkSize));
+          if (sealed instanceof Promise) {
+            return sealed.then((chunk) => {
+              controller.enqueue(chunk);
+              return sealFrom(offset + chunkSize);
+            });
+          }
+          controller.enqueue(sealed);
+        }
+        return undefined;
+      };
+      return sealFrom(0);
     },
     async flush(controller) {
       controller.enqueue(await started().sealFinalChunk());
@@ -71,15 +89,31 @@ function sealingTransform(
   });
 }
 
-/** Opens every complete non-final chunk buffered in `frames`, in order. */
-async function openBuffered(
+/**
+ * Opens every complete non-final chunk buffered in `frames`, in order (synchronously if it can).
+ * Pieces may have been queued borrowed (not copied): each chunk is handed to the opener, which
+ * reads it (node:crypto) or copies it (WebCrypto) before returning — the opener belongs to this
+ * stream and the stream runs one transform at a time, so its queue is idle — and the rest of
+ * the borrowed pieces is copied before control is given up.
+ */
+function openBuffered(
   frames: ChunkFrameReader,
   opener: OhttpChunkOpener,
   emit: (plaintext: Uint8Array) => void,
-): Promise<void> {
+): MaybePromise<void> {
   for (let sealed = frames.next(); sealed !== undefined; sealed = frames.next()) {
-    emit(await opener.openChunk(sealed));
+    const plaintext = openChunkNow(opener, sealed);
+    if (plaintext instanceof Promise) {
+      frames.keepBorrowed();
+      return plaintext.then((bytes) => {
+        emit(bytes);
+        return openBuffered(frames, opener, emit);
+      });
+    }
+    emit(plaintext);
   }
+  frames.keepBorrowed();
+  return undefined;
 }
 
 /** At end of input: opens the final chunk (OHTTP_STREAM_TRUNCATED if it never began). */
@@ -124,18 +158,22 @@ export async function createChunkedOhttpClient(
   let frames: ChunkFrameReader | undefined;
   let opener: OhttpChunkOpener | undefined;
   const responseDecapsulator = new TransformStream<Uint8Array, Uint8Array>({
-    async transform(piece, controller) {
+    transform(piece, controller) {
       const bytes = requireBytes(piece);
-      if (frames === undefined || opener === undefined) {
-        queue.push(bytes);
-        if (queue.length < exchange.responseNonceLength) return;
-        opener = await exchange.openResponse(queue.take(exchange.responseNonceLength), limits);
-        frames = new ChunkFrameReader(queue, opener.maxSealedChunkSize);
-      } else {
-        frames.push(bytes);
-      }
-      await openBuffered(frames, opener, (plaintext) => {
+      const emit = (plaintext: Uint8Array): void => {
         controller.enqueue(plaintext);
+      };
+      if (frames !== undefined && opener !== undefined) {
+        frames.pushBorrowed(bytes);
+        return openBuffered(frames, opener, emit);
+      }
+      queue.push(bytes);
+      if (queue.length < exchange.responseNonceLength) return undefined;
+      // The response nonce is complete: derive the response key (once), then open what follows.
+      return exchange.openResponse(queue.take(exchange.responseNonceLength), limits).then((begun) => {
+        opener = begun;
+        frames = new ChunkFrameReader(queue, begun.maxSealedChunkSize);
+        return openBuffered(frames, begun, emit);
       });
     },
     async flush(controller) {
@@ -173,13 +211,17 @@ export interface ChunkedOhttpGatewayRequest {
  * OHTTP_KEY_ID_UNKNOWN, HPKE_SUITE_UNSUPPORTED, OHTTP_DECRYPT_FAILED or OHTTP_STREAM_TRUNCATED
  * before any body is read, so the gateway can answer with an error status; errors after that
  * (OHTTP_DECRYPT_FAILED, OHTTP_CHUNK_TOO_LARGE, OHTTP_STREAM_TRUNCATED) error `request`.
+ * `options.aead` picks the AEAD backend of the response (default WebCrypto).
  */
 export async function acceptChunkedOhttpRequest(
   keys: OhttpGatewayKeys,
   encapsulatedRequest: ReadableStream<Uint8Array>,
-  limits: OhttpChunkLimits = {},
+  options: ChunkedOhttpGatewayOptions = {},
 ): Promise<ChunkedOhttpGatewayRequest> {
-  const checkedLimits: OhttpChunkLimits = { maxChunkSize: maxChunkSizeOf(limits) };
+  const checkedLimits: ChunkedOhttpGatewayOptions = {
+    maxChunkSize: maxChunkSizeOf(options),
+    ...(options.aead === undefined ? {} : { aead: options.aead }),
+  };
   const reader = encapsulatedRequest.getReader();
   const queue = new ByteQueue();
   const fill = async (length: number): Promise<void> => {

@@ -1,6 +1,6 @@
 import { TresorError } from '@tresor/protocol';
-import { concatBytes, utf8Encode } from './bytes.js';
-import type { HpkeSuite, HpkeSuiteIds } from './hpke.js';
+import { utf8Encode } from './bytes.js';
+import type { HpkeSenderContext, HpkeSuite, HpkeSuiteIds } from './hpke.js';
 import {
   beginClientEncapsulation,
   beginGatewayDecapsulation,
@@ -11,6 +11,12 @@ import {
 } from './ohttp-context.js';
 import type { OhttpGatewayKeys, OhttpKeyConfig } from './ohttp-keys.js';
 import {
+  webCryptoOhttpAead,
+  type MaybePromise,
+  type OhttpAeadBackend,
+  type OhttpAeadOptions,
+} from './ohttp-aead.js';
+import {
   CHUNKED_RESPONSE_LABEL,
   makeResponseNonce,
   ResponseAead,
@@ -18,7 +24,7 @@ import {
   type OhttpResponseOptions,
   type SecretExporter,
 } from './ohttp-response-key.js';
-import { encodeVarint } from './varint.js';
+import { varintLength, writeVarint } from './varint.js';
 
 /**
  * Chunked Oblivious HTTP (draft-ietf-ohai-chunked-ohttp-08), chunk by chunk. Each chunk is
@@ -32,6 +38,11 @@ import { encodeVarint } from './varint.js';
  *
  * The streaming API in chunked-ohttp-streams.ts drives these objects; a gateway may drive them
  * directly (for example to seal one chunk per server-sent event).
+ *
+ * Cost per chunk: with a synchronous AEAD backend (`nodeOhttpAead`) a response chunk is sealed
+ * or opened in the same turn, without a promise hop or a thread-pool job; operations are still
+ * serialised (a WebCrypto job, or an HPKE request chunk, in flight queues the next call behind it)
+ * because each one takes the next nonce.
  */
 
 export const OHTTP_CHUNKED_REQUEST_MEDIA_TYPE = 'message/ohttp-chunked-req';
@@ -81,32 +92,85 @@ export interface OhttpChunkOpener {
   readonly maxSealedChunkSize: number;
 }
 
-/** AEAD operations whose nonce advances with every call: one chunk per call, in order. */
+/**
+ * AEAD operations whose nonce advances with every call: one chunk per call, in order. They
+ * answer synchronously when their backend does (and then throw instead of rejecting).
+ */
 interface SequencedSeal {
-  seal(plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+  /** `headroom` free bytes || sealed, so the chunk is framed in place. */
+  seal(plaintext: Uint8Array, aad: Uint8Array, headroom: number): MaybePromise<Uint8Array>;
 }
 interface SequencedOpen {
-  open(ciphertext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+  open(ciphertext: Uint8Array, aad: Uint8Array): MaybePromise<Uint8Array>;
 }
 
-/** Runs operations one after another, so concurrent callers cannot interleave nonces. */
+/**
+ * Runs operations one after another, so concurrent callers cannot interleave nonces (the HPKE
+ * library advances its sequence number only once a Seal/Open completed). An operation that finds
+ * nothing in flight runs at once, and a synchronous one then answers synchronously.
+ */
 class Serial {
-  #tail: Promise<unknown> = Promise.resolve();
+  #tail: Promise<void> = Promise.resolve();
+  #inFlight = 0;
 
-  run<T>(op: () => Promise<T>): Promise<T> {
-    const result = this.#tail.then(op);
-    this.#tail = result.catch(() => undefined);
+  run<T>(op: () => MaybePromise<T>): MaybePromise<T> {
+    if (this.#inFlight === 0) {
+      const result = op();
+      return result instanceof Promise ? this.#track(result) : result;
+    }
+    return this.#track(this.#tail.then(op));
+  }
+
+  #track<T>(result: Promise<T>): Promise<T> {
+    this.#inFlight++;
+    const settled = (): void => {
+      this.#inFlight--;
+    };
+    this.#tail = result.then(settled, settled);
     return result;
+  }
+}
+
+/** A synchronous answer or throw as a promise, for the promise-returning public methods. */
+async function asPromise<T>(run: () => MaybePromise<T>): Promise<T> {
+  return run(); // runs at once; a synchronous throw becomes a rejection
+}
+
+/**
+ * Fills the `headroom` bytes in front of a sealed chunk with its prefix (§4, §5):
+ * varint(len(sealed)) for a non-final chunk, 0x00 for the final one.
+ */
+function frameInPlace(framed: Uint8Array, headroom: number, final: boolean): Uint8Array {
+  if (final) framed[0] = 0;
+  else writeVarint(framed, 0, framed.length - headroom);
+  return framed;
+}
+
+/** The HPKE context seals into a fresh buffer; this copies it behind the headroom. */
+class HpkeChunkSeal implements SequencedSeal {
+  readonly #sender: HpkeSenderContext;
+
+  constructor(sender: HpkeSenderContext) {
+    this.#sender = sender;
+  }
+
+  async seal(plaintext: Uint8Array, aad: Uint8Array, headroom: number): Promise<Uint8Array> {
+    const sealed = await this.#sender.seal(plaintext, aad);
+    const out = new Uint8Array(headroom + sealed.length);
+    out.set(sealed, headroom);
+    return out;
   }
 }
 
 class SequencedChunkSealer implements OhttpChunkSealer {
   readonly #aead: SequencedSeal;
+  readonly #tagSize: number;
   readonly #serial = new Serial();
   #finished = false;
 
-  constructor(aead: SequencedSeal) {
+  constructor(aead: SequencedSeal, tagSize: number) {
     this.#aead = aead;
+    this.#tagSize = tagSize;
   }
 
   get finished(): boolean {
@@ -114,22 +178,43 @@ class SequencedChunkSealer implements OhttpChunkSealer {
   }
 
   sealChunk(plaintext: Uint8Array): Promise<Uint8Array> {
-    return this.#serial.run(async () => {
+    return asPromise(() => this.sealChunkNow(plaintext));
+  }
+
+  sealFinalChunk(plaintext: Uint8Array = EMPTY): Promise<Uint8Array> {
+    return asPromise(() => this.sealFinalChunkNow(plaintext));
+  }
+
+  /** `sealChunk`, answering synchronously when the AEAD backend does. */
+  sealChunkNow(plaintext: Uint8Array): MaybePromise<Uint8Array> {
+    return this.#serial.run(() => {
       this.#requireOpen();
       if (plaintext.length === 0) {
         throw new TresorError('INTERNAL_ERROR', 'a non-final chunk must not be empty (chunked OHTTP §6)');
       }
-      const sealed = await this.#aead.seal(plaintext, EMPTY);
-      return concatBytes(encodeVarint(sealed.length), sealed);
+      return this.#sealFramed(plaintext, EMPTY, varintLength(plaintext.length + this.#tagSize), false);
     });
   }
 
-  sealFinalChunk(plaintext: Uint8Array = EMPTY): Promise<Uint8Array> {
-    return this.#serial.run(async () => {
+  /** `sealFinalChunk`, answering synchronously when the AEAD backend does. */
+  sealFinalChunkNow(plaintext: Uint8Array = EMPTY): MaybePromise<Uint8Array> {
+    return this.#serial.run(() => {
       this.#requireOpen();
       this.#finished = true;
-      return concatBytes(new Uint8Array([0]), await this.#aead.seal(plaintext, FINAL_AAD));
+      return this.#sealFramed(plaintext, FINAL_AAD, 1, true);
     });
+  }
+
+  #sealFramed(
+    plaintext: Uint8Array,
+    aad: Uint8Array,
+    headroom: number,
+    final: boolean,
+  ): MaybePromise<Uint8Array> {
+    const sealed = this.#aead.seal(plaintext, aad, headroom);
+    return sealed instanceof Promise
+      ? sealed.then((framed) => frameInPlace(framed, headroom, final))
+      : frameInPlace(sealed, headroom, final);
   }
 
   #requireOpen(): void {
@@ -166,14 +251,24 @@ class SequencedChunkOpener implements OhttpChunkOpener {
   }
 
   openChunk(sealedChunk: Uint8Array): Promise<Uint8Array> {
-    return this.#serial.run(() => this.#open(sealedChunk, false));
+    return asPromise(() => this.openChunkNow(sealedChunk));
   }
 
   openFinalChunk(sealedChunk: Uint8Array): Promise<Uint8Array> {
+    return asPromise(() => this.openFinalChunkNow(sealedChunk));
+  }
+
+  /** `openChunk`, answering synchronously when the AEAD backend does. */
+  openChunkNow(sealedChunk: Uint8Array): MaybePromise<Uint8Array> {
+    return this.#serial.run(() => this.#open(sealedChunk, false));
+  }
+
+  /** `openFinalChunk`, answering synchronously when the AEAD backend does. */
+  openFinalChunkNow(sealedChunk: Uint8Array): MaybePromise<Uint8Array> {
     return this.#serial.run(() => this.#open(sealedChunk, true));
   }
 
-  async #open(sealed: Uint8Array, final: boolean): Promise<Uint8Array> {
+  #open(sealed: Uint8Array, final: boolean): MaybePromise<Uint8Array> {
     if (this.#state === 'finished') {
       throw new TresorError(
         'OHTTP_MESSAGE_MALFORMED',
@@ -197,14 +292,44 @@ class SequencedChunkOpener implements OhttpChunkOpener {
       if (sealed.length < this.#tagSize + (final ? 0 : 1)) {
         throw new TresorError('OHTTP_DECRYPT_FAILED', 'a chunk is too short to hold an AEAD tag and data');
       }
-      const plaintext = await this.#aead.open(sealed, final ? FINAL_AAD : EMPTY);
-      if (final) this.#state = 'finished';
-      return plaintext;
+      const opened = this.#aead.open(sealed, final ? FINAL_AAD : EMPTY);
+      if (opened instanceof Promise) {
+        return opened.then(
+          (plaintext) => this.#opened(plaintext, final),
+          (err: unknown) => {
+            this.#state = 'failed';
+            throw err;
+          },
+        );
+      }
+      return this.#opened(opened, final);
     } catch (err) {
       this.#state = 'failed';
       throw err;
     }
   }
+
+  #opened(plaintext: Uint8Array, final: boolean): Uint8Array {
+    if (final) this.#state = 'finished';
+    return plaintext;
+  }
+}
+
+/**
+ * Seals the next non-final chunk, synchronously when the sealer's AEAD backend is synchronous
+ * (for the stream transforms, which then skip a promise hop per chunk).
+ */
+export function sealChunkNow(sealer: OhttpChunkSealer, plaintext: Uint8Array): MaybePromise<Uint8Array> {
+  return sealer instanceof SequencedChunkSealer
+    ? sealer.sealChunkNow(plaintext)
+    : sealer.sealChunk(plaintext);
+}
+
+/** Opens the next non-final chunk, synchronously when the opener's AEAD backend is. */
+export function openChunkNow(opener: OhttpChunkOpener, sealedChunk: Uint8Array): MaybePromise<Uint8Array> {
+  return opener instanceof SequencedChunkOpener
+    ? opener.openChunkNow(sealedChunk)
+    : opener.openChunk(sealedChunk);
 }
 
 /** Response chunks: Seal/Open under aead_nonce XOR counter, counter from 0, final included. */
@@ -216,11 +341,11 @@ class CountedResponseAead implements SequencedSeal, SequencedOpen {
     this.#aead = aead;
   }
 
-  seal(plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-    return this.#aead.seal(this.#nextNonce(), plaintext, aad);
+  seal(plaintext: Uint8Array, aad: Uint8Array, headroom: number): MaybePromise<Uint8Array> {
+    return this.#aead.seal(this.#nextNonce(), plaintext, aad, headroom);
   }
 
-  open(ciphertext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+  open(ciphertext: Uint8Array, aad: Uint8Array): MaybePromise<Uint8Array> {
     return this.#aead.open(this.#nextNonce(), ciphertext, aad);
   }
 
@@ -237,9 +362,10 @@ async function responseAead(
   exporter: SecretExporter,
   enc: Uint8Array,
   responseNonce: Uint8Array,
+  backend: OhttpAeadBackend,
 ): Promise<CountedResponseAead> {
   return new CountedResponseAead(
-    await ResponseAead.derive(suite, exporter, CHUNKED_RESPONSE_LABEL, enc, responseNonce),
+    await ResponseAead.derive(suite, exporter, CHUNKED_RESPONSE_LABEL, enc, responseNonce, backend),
   );
 }
 
@@ -265,17 +391,18 @@ export async function beginChunkedOhttpClientExchange(
   options: OhttpClientOptions = {},
 ): Promise<ChunkedOhttpClientExchange> {
   const { suite, sender, prefix } = await beginClientEncapsulation(config, CHUNKED_REQUEST_LABEL, options);
+  const backend = options.aead ?? webCryptoOhttpAead;
   const nonceLength = responseNonceLength(suite);
   return {
     suite: suite.toJSON(),
     header: prefix,
-    requestSealer: new SequencedChunkSealer(sender),
+    requestSealer: new SequencedChunkSealer(new HpkeChunkSeal(sender), suite.tagSize),
     responseNonceLength: nonceLength,
     async openResponse(responseNonce: Uint8Array, limits: OhttpChunkLimits = {}): Promise<OhttpChunkOpener> {
       if (responseNonce.length !== nonceLength) {
         throw new TresorError('OHTTP_MESSAGE_MALFORMED', `the response nonce must be ${nonceLength} bytes`);
       }
-      const aead = await responseAead(suite, sender, sender.enc, responseNonce);
+      const aead = await responseAead(suite, sender, sender.enc, responseNonce, backend);
       return new SequencedChunkOpener(aead, suite.tagSize, limits);
     },
   };
@@ -307,16 +434,21 @@ export function chunkedOhttpRequestHeaderLength(keys: OhttpGatewayKeys, hdr: Uin
   return REQUEST_HEADER_LENGTH + resolveRequestHeader(keys, hdr).suite.encSize;
 }
 
+/** What the gateway side of a chunked exchange takes: receive limits and the AEAD backend. */
+export interface ChunkedOhttpGatewayOptions extends OhttpChunkLimits, OhttpAeadOptions {}
+
 /**
  * Opens a chunked request from its exact header bytes (hdr || enc). OHTTP_KEY_ID_UNKNOWN,
  * HPKE_SUITE_UNSUPPORTED, OHTTP_MESSAGE_MALFORMED (wrong header length) or OHTTP_DECRYPT_FAILED
- * (an `enc` no key can use).
+ * (an `enc` no key can use). `options.aead` picks the backend that seals the response.
  */
 export async function beginChunkedOhttpGatewayExchange(
   keys: OhttpGatewayKeys,
   header: Uint8Array,
-  limits: OhttpChunkLimits = {},
+  options: ChunkedOhttpGatewayOptions = {},
 ): Promise<ChunkedOhttpGatewayExchange> {
+  const limits: OhttpChunkLimits = { maxChunkSize: maxChunkSizeOf(options) };
+  const backend = options.aead ?? webCryptoOhttpAead;
   const resolved = resolveRequestHeader(keys, header.subarray(0, REQUEST_HEADER_LENGTH));
   const { suite } = resolved;
   if (header.length !== REQUEST_HEADER_LENGTH + suite.encSize) {
@@ -326,7 +458,7 @@ export async function beginChunkedOhttpGatewayExchange(
     );
   }
   const enc = header.slice(REQUEST_HEADER_LENGTH);
-  const recipient = await beginGatewayDecapsulation(resolved, enc, CHUNKED_REQUEST_LABEL);
+  const recipient = await beginGatewayDecapsulation(resolved, enc, CHUNKED_REQUEST_LABEL, options.aead);
   let responseStarted = false;
   return {
     keyId: resolved.key.config.keyId,
@@ -338,8 +470,8 @@ export async function beginChunkedOhttpGatewayExchange(
       }
       responseStarted = true;
       const responseNonce = makeResponseNonce(responseNonceLength(suite), options.testResponseNonce);
-      const aead = await responseAead(suite, recipient, enc, responseNonce);
-      return { responseNonce, responseSealer: new SequencedChunkSealer(aead) };
+      const aead = await responseAead(suite, recipient, enc, responseNonce, backend);
+      return { responseNonce, responseSealer: new SequencedChunkSealer(aead, suite.tagSize) };
     },
   };
 }

@@ -107,6 +107,9 @@ export function kemSizes(id: HpkeKemId): { readonly encSize: number; readonly pu
   return { encSize: kem.encSize, publicKeySize: kem.publicKeySize };
 }
 
+/** HpkeSuite.of's instances, one per supported (KEM, KDF, AEAD): a handful at most. */
+const suiteCache = new Map<string, HpkeSuite>();
+
 // Module-private accessors, assigned in the static blocks below: they let this module reach the
 // classes' #private fields (the library objects and CryptoKeys) while nothing outside it can.
 let cipherSuiteOf: (suite: HpkeSuite) => CipherSuite;
@@ -164,7 +167,15 @@ export class HpkeSuite {
         `HPKE AEAD ${hex16(ids.aead)} is not supported (supported: 0x0002 AES-256-GCM, 0x0001 AES-128-GCM)`,
       );
     }
-    return new HpkeSuite(kem, ids.kdf, ids.aead);
+    // Suites are immutable and the library's CipherSuite holds no per-context state, so one
+    // instance per identifier triple serves every request (building one costs tens of µs).
+    const cacheKey = `${kem}/${ids.kdf}/${ids.aead}`;
+    let suite = suiteCache.get(cacheKey);
+    if (suite === undefined) {
+      suite = new HpkeSuite(kem, ids.kdf, ids.aead);
+      suiteCache.set(cacheKey, suite);
+    }
+    return suite;
   }
 
   /** True when the AEAD can Seal/Open (every supported AEAD except export-only). */
@@ -434,6 +445,21 @@ async function exportSecret(
   } catch (cause) {
     throw new TresorError('INTERNAL_ERROR', 'HPKE Export failed', { cause });
   }
+}
+
+/**
+ * For platform HPKE implementations inside this package only (src/node: base mode on
+ * node:crypto, OhttpHpkeBackend), not exported from the package index: a context with the HPKE
+ * library's interface wrapped like the library's own, and the CryptoKeys of a key pair.
+ */
+export function wrapHpkeSenderContext(suite: HpkeSuite, context: SenderContext): HpkeSenderContext {
+  return newSenderContext(suite, context);
+}
+export function wrapHpkeRecipientContext(suite: HpkeSuite, context: RecipientContext): HpkeRecipientContext {
+  return newRecipientContext(suite, context);
+}
+export function cryptoKeyPairOf(pair: HpkeKeyPair): CryptoKeyPair {
+  return keyPairOf(pair);
 }
 
 /** SetupBaseS / SetupPSKS / SetupAuthS / SetupAuthPSKS (RFC 9180 §5.1) to `recipient`. */

@@ -109,6 +109,14 @@ export {
 /** Oblivious HTTP (RFC 9458 §4): one sealed request, one sealed response. */
 export type { OhttpClientOptions } from './ohttp-context.js';
 export type { OhttpResponseOptions } from './ohttp-response-key.js';
+/** The symmetric backend of OHTTP responses: WebCrypto by default, node:crypto on servers. */
+export {
+  webCryptoOhttpAead,
+  type MaybePromise,
+  type OhttpAeadBackend,
+  type OhttpAeadKey,
+  type OhttpAeadOptions,
+} from './ohttp-aead.js';
 export {
   OHTTP_REQUEST_MEDIA_TYPE,
   OHTTP_RESPONSE_MEDIA_TYPE,
@@ -129,6 +137,7 @@ export {
   chunkedOhttpRequestHeaderLength,
   type ChunkedOhttpClientExchange,
   type ChunkedOhttpGatewayExchange,
+  type ChunkedOhttpGatewayOptions,
   type ChunkedOhttpResponseStart,
   type OhttpChunkLimits,
   type OhttpChunkOpener,

@@ -15,6 +15,7 @@ import type {
   OhttpKeyConfig,
   OhttpSymmetricAlgorithm,
 } from './ohttp-keys.js';
+import type { OhttpAeadBackend, OhttpAeadOptions } from './ohttp-aead.js';
 
 /**
  * The HPKE context setup that plain (RFC 9458 §4.3) and chunked OHTTP share: the request header
@@ -30,7 +31,7 @@ export const REQUEST_LABEL = 'message/bhttp request';
 export const CHUNKED_REQUEST_LABEL = 'message/bhttp chunked request';
 
 /** Options shared by every client-side encapsulation. */
-export interface OhttpClientOptions {
+export interface OhttpClientOptions extends OhttpAeadOptions {
   /** The (KDF, AEAD) pair to use; default: the first pair in the configuration Tresor supports. */
   readonly symmetricAlgorithm?: OhttpSymmetricAlgorithm;
   /**
@@ -103,14 +104,16 @@ export async function beginClientEncapsulation(
   options: OhttpClientOptions,
 ): Promise<ClientEncapsulation> {
   const suite = chooseSuite(config, options.symmetricAlgorithm);
-  const recipient = await HpkePublicKey.fromBytes(config.kem, config.publicKey);
   const hdr = encodeHeader(config.keyId, suite);
-  const sender = await setupSender(
-    suite,
-    recipient,
-    requestInfo(label, hdr),
-    options.testEphemeralKey === undefined ? {} : { testEphemeralKey: options.testEphemeralKey },
-  );
+  const info = requestInfo(label, hdr);
+  const sender =
+    (await options.aead?.hpke?.setupBaseSender(suite, config.publicKey, info, options.testEphemeralKey)) ??
+    (await setupSender(
+      suite,
+      await HpkePublicKey.fromBytes(config.kem, config.publicKey),
+      info,
+      options.testEphemeralKey === undefined ? {} : { testEphemeralKey: options.testEphemeralKey },
+    ));
   return { suite, sender, prefix: concatBytes(hdr, sender.enc) };
 }
 
@@ -158,6 +161,11 @@ export async function beginGatewayDecapsulation(
   resolved: ResolvedRequestHeader,
   enc: Uint8Array,
   label: string,
+  backend: OhttpAeadBackend | undefined,
 ): Promise<HpkeRecipientContext> {
-  return setupRecipient(resolved.suite, resolved.key.keyPair, enc, requestInfo(label, resolved.hdr));
+  const info = requestInfo(label, resolved.hdr);
+  return (
+    (await backend?.hpke?.setupBaseRecipient(resolved.suite, resolved.key.keyPair, enc, info)) ??
+    (await setupRecipient(resolved.suite, resolved.key.keyPair, enc, info))
+  );
 }

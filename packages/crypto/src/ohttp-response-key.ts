@@ -1,6 +1,12 @@
 import { TresorError } from '@tresor/protocol';
-import { concatBytes, toArrayBuffer, utf8Encode } from './bytes.js';
-import { HPKE_KDF, type HpkeKdfId, type HpkeSuite } from './hpke.js';
+import { concatBytes, utf8Encode } from './bytes.js';
+import type { HpkeSuite } from './hpke.js';
+import {
+  webCryptoOhttpAead,
+  type MaybePromise,
+  type OhttpAeadBackend,
+  type OhttpAeadKey,
+} from './ohttp-aead.js';
 
 /**
  * The response key schedule of RFC 9458 §4.4, shared with chunked OHTTP
@@ -11,16 +17,14 @@ import { HPKE_KDF, type HpkeKdfId, type HpkeSuite } from './hpke.js';
  *   prk    = Extract(salt, secret)
  *   key    = Expand(prk, "key", Nk);  nonce = Expand(prk, "nonce", Nn)
  *
- * WebCrypto's HKDF deriveBits is exactly Expand(Extract(salt, ikm), info, L) (RFC 5869 §2), so
- * each output is one deriveBits call; the salt is 48 bytes or more, which rules out the HPKE
- * library's own Extract (it insists on a hash-sized salt).
+ * Extract and Expand run as one HKDF call per output on the injected backend (ohttp-aead.ts;
+ * WebCrypto's HKDF deriveBits is exactly Expand(Extract(salt, ikm), info, L), RFC 5869 §2); the
+ * salt is 48 bytes or more, which rules out the HPKE library's own Extract (it insists on a
+ * hash-sized salt).
  */
 
 export const RESPONSE_LABEL = 'message/bhttp response';
 export const CHUNKED_RESPONSE_LABEL = 'message/bhttp chunked response';
-
-/** The WebCrypto hash of each HPKE KDF: Extract and Expand are that KDF's (RFC 9458 §4.4). */
-const HKDF_HASH: Readonly<Record<HpkeKdfId, string>> = { [HPKE_KDF.HKDF_SHA256]: 'SHA-256' };
 
 /** The length of the response nonce, and of the exported secret: max(Nn, Nk). */
 export function responseNonceLength(suite: HpkeSuite): number {
@@ -62,33 +66,47 @@ export async function deriveResponseKeyMaterial(
   label: string,
   enc: Uint8Array,
   responseNonce: Uint8Array,
+  backend: OhttpAeadBackend = webCryptoOhttpAead,
 ): Promise<ResponseKeyMaterial> {
+  // HKDF-SHA256 is the only KDF an HpkeSuite can name (hpke.ts HPKE_KDF), so it is the one used.
   const secret = await context.export(utf8Encode(label), responseNonceLength(suite));
-  const ikm = await crypto.subtle.importKey('raw', toArrayBuffer(secret), 'HKDF', false, ['deriveBits']);
-  secret.fill(0);
-  const salt = toArrayBuffer(concatBytes(enc, responseNonce));
-  const expand = async (info: string, length: number): Promise<Uint8Array> =>
-    new Uint8Array(
-      await crypto.subtle.deriveBits(
-        { name: 'HKDF', hash: HKDF_HASH[suite.kdf], salt, info: toArrayBuffer(utf8Encode(info)) },
-        ikm,
-        length * 8,
-      ),
-    );
-  return { key: await expand('key', suite.keySize), nonce: await expand('nonce', suite.nonceSize) };
+  try {
+    const salt = concatBytes(enc, responseNonce);
+    const [key, nonce] = await Promise.all([
+      backend.hkdfSha256(secret, salt, KEY_INFO, suite.keySize),
+      backend.hkdfSha256(secret, salt, NONCE_INFO, suite.nonceSize),
+    ]);
+    return { key, nonce };
+  } finally {
+    secret.fill(0);
+  }
+}
+
+const KEY_INFO = utf8Encode('key');
+const NONCE_INFO = utf8Encode('nonce');
+
+/** Turns any failure to open into OHTTP_DECRYPT_FAILED: nothing about the cause is released. */
+function decryptFailed(cause: unknown): TresorError {
+  return new TresorError(
+    'OHTTP_DECRYPT_FAILED',
+    'the OHTTP response failed authentication: it was altered, reordered or truncated',
+    { cause },
+  );
 }
 
 /**
  * The response AEAD (AES-GCM for every suite Tresor accepts), keyed once; `seal`/`open` take the
- * nonce so chunked responses can XOR in their counter. The key is a non-extractable CryptoKey.
+ * nonce so chunked responses can XOR in their counter. The key lives inside the backend (a
+ * non-extractable CryptoKey, or a node:crypto KeyObject); with a synchronous backend `seal` and
+ * `open` answer synchronously, so a chunk costs no thread-pool round trip.
  */
 export class ResponseAead {
   /** aead_nonce of RFC 9458 §4.4. */
   readonly baseNonce: Uint8Array;
   readonly tagSize: number;
-  readonly #key: CryptoKey;
+  readonly #key: OhttpAeadKey;
 
-  private constructor(key: CryptoKey, baseNonce: Uint8Array, tagSize: number) {
+  private constructor(key: OhttpAeadKey, baseNonce: Uint8Array, tagSize: number) {
     this.#key = key;
     this.baseNonce = baseNonce;
     this.tagSize = tagSize;
@@ -100,14 +118,14 @@ export class ResponseAead {
     label: string,
     enc: Uint8Array,
     responseNonce: Uint8Array,
+    backend: OhttpAeadBackend = webCryptoOhttpAead,
   ): Promise<ResponseAead> {
-    const material = await deriveResponseKeyMaterial(suite, context, label, enc, responseNonce);
-    const key = await crypto.subtle.importKey('raw', toArrayBuffer(material.key), 'AES-GCM', false, [
-      'encrypt',
-      'decrypt',
-    ]);
-    material.key.fill(0);
-    return new ResponseAead(key, material.nonce, suite.tagSize);
+    const material = await deriveResponseKeyMaterial(suite, context, label, enc, responseNonce, backend);
+    try {
+      return new ResponseAead(await backend.importAesGcmKey(material.key), material.nonce, suite.tagSize);
+    } finally {
+      material.key.fill(0);
+    }
   }
 
   /**
@@ -124,35 +142,33 @@ export class ResponseAead {
     return nonce;
   }
 
-  async seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-    return new Uint8Array(
-      await crypto.subtle.encrypt(
-        { name: 'AES-GCM', iv: toArrayBuffer(nonce), additionalData: toArrayBuffer(aad) },
-        this.#key,
-        toArrayBuffer(plaintext),
-      ),
-    );
+  /**
+   * `headroom` free bytes || ciphertext || tag (see OhttpAeadKey.seal); synchronous when the
+   * backend is.
+   */
+  seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, headroom = 0): MaybePromise<Uint8Array> {
+    return this.#key.seal(nonce, plaintext, aad, headroom);
   }
 
-  /** OHTTP_DECRYPT_FAILED when the ciphertext does not authenticate; nothing is released then. */
-  async open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+  /**
+   * OHTTP_DECRYPT_FAILED when the ciphertext does not authenticate; nothing is released then.
+   * Synchronous when the backend is (it throws instead of rejecting).
+   */
+  open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): MaybePromise<Uint8Array> {
     if (ciphertext.length < this.tagSize) {
       throw new TresorError('OHTTP_DECRYPT_FAILED', 'the sealed response is shorter than an AEAD tag');
     }
+    let opened: MaybePromise<Uint8Array>;
     try {
-      return new Uint8Array(
-        await crypto.subtle.decrypt(
-          { name: 'AES-GCM', iv: toArrayBuffer(nonce), additionalData: toArrayBuffer(aad) },
-          this.#key,
-          toArrayBuffer(ciphertext),
-        ),
-      );
+      opened = this.#key.open(nonce, ciphertext, aad);
     } catch (cause) {
-      throw new TresorError(
-        'OHTTP_DECRYPT_FAILED',
-        'the OHTTP response failed authentication: it was altered, reordered or truncated',
-        { cause },
-      );
+      throw decryptFailed(cause);
     }
+    if (opened instanceof Promise) {
+      return opened.catch((cause: unknown) => {
+        throw decryptFailed(cause);
+      });
+    }
+    return opened;
   }
 }

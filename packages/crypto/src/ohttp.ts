@@ -10,6 +10,7 @@ import {
   type OhttpClientOptions,
 } from './ohttp-context.js';
 import type { OhttpGatewayKeys, OhttpKeyConfig } from './ohttp-keys.js';
+import { webCryptoOhttpAead, type OhttpAeadBackend, type OhttpAeadOptions } from './ohttp-aead.js';
 import {
   makeResponseNonce,
   RESPONSE_LABEL,
@@ -34,6 +35,7 @@ interface ResponseKeyInputs {
   readonly suite: HpkeSuite;
   readonly exporter: SecretExporter;
   readonly enc: Uint8Array;
+  readonly backend: OhttpAeadBackend;
 }
 
 let newClientContext: (inputs: ResponseKeyInputs) => OhttpClientContext;
@@ -55,7 +57,7 @@ export class OhttpClientContext {
    * is too short to hold a nonce and a tag; OHTTP_DECRYPT_FAILED when it does not authenticate.
    */
   async decapsulateResponse(encapsulatedResponse: Uint8Array): Promise<Uint8Array> {
-    const { suite, exporter, enc } = this.#inputs;
+    const { suite, exporter, enc, backend } = this.#inputs;
     const nonceLength = responseNonceLength(suite);
     if (encapsulatedResponse.length < nonceLength + suite.tagSize) {
       throw new TresorError(
@@ -64,7 +66,7 @@ export class OhttpClientContext {
       );
     }
     const responseNonce = encapsulatedResponse.subarray(0, nonceLength);
-    const aead = await ResponseAead.derive(suite, exporter, RESPONSE_LABEL, enc, responseNonce);
+    const aead = await ResponseAead.derive(suite, exporter, RESPONSE_LABEL, enc, responseNonce, backend);
     return aead.open(aead.baseNonce, encapsulatedResponse.subarray(nonceLength), EMPTY);
   }
 }
@@ -90,7 +92,12 @@ export async function encapsulateRequest(
   const ct = await sender.seal(request, EMPTY);
   return {
     encapsulatedRequest: concatBytes(prefix, ct),
-    context: newClientContext({ suite, exporter: sender, enc: sender.enc }),
+    context: newClientContext({
+      suite,
+      exporter: sender,
+      enc: sender.enc,
+      backend: options.aead ?? webCryptoOhttpAead,
+    }),
   };
 }
 
@@ -115,10 +122,13 @@ export class OhttpResponder {
       throw new TresorError('INTERNAL_ERROR', 'an OHTTP request gets exactly one encapsulated response');
     }
     this.#used = true;
-    const { suite, exporter, enc } = this.#inputs;
+    const { suite, exporter, enc, backend } = this.#inputs;
     const responseNonce = makeResponseNonce(responseNonceLength(suite), options.testResponseNonce);
-    const aead = await ResponseAead.derive(suite, exporter, RESPONSE_LABEL, enc, responseNonce);
-    return concatBytes(responseNonce, await aead.seal(aead.baseNonce, response, EMPTY));
+    const aead = await ResponseAead.derive(suite, exporter, RESPONSE_LABEL, enc, responseNonce, backend);
+    // response_nonce || ct, sealed behind room for the nonce so it is not copied again.
+    const sealed = await aead.seal(aead.baseNonce, response, EMPTY, responseNonce.length);
+    sealed.set(responseNonce, 0);
+    return sealed;
   }
 }
 
@@ -135,11 +145,13 @@ export interface OhttpGatewayRequest {
  * Decapsulates a `message/ohttp-req` body with the gateway's keys (RFC 9458 §4.3, gateway side).
  * OHTTP_MESSAGE_MALFORMED for a truncated message, OHTTP_KEY_ID_UNKNOWN for a key the gateway does
  * not hold, HPKE_SUITE_UNSUPPORTED for a KDF/AEAD the key is not offered with, and
- * OHTTP_DECRYPT_FAILED when the request does not authenticate.
+ * OHTTP_DECRYPT_FAILED when the request does not authenticate. `options.aead` picks the backend
+ * that seals the response (default WebCrypto).
  */
 export async function decapsulateRequest(
   keys: OhttpGatewayKeys,
   encapsulatedRequest: Uint8Array,
+  options: OhttpAeadOptions = {},
 ): Promise<OhttpGatewayRequest> {
   if (encapsulatedRequest.length < REQUEST_HEADER_LENGTH) {
     throw new TresorError('OHTTP_MESSAGE_MALFORMED', 'the encapsulated request is shorter than its header');
@@ -154,12 +166,17 @@ export async function decapsulateRequest(
     );
   }
   const enc = encapsulatedRequest.slice(REQUEST_HEADER_LENGTH, encEnd);
-  const recipient = await beginGatewayDecapsulation(resolved, enc, REQUEST_LABEL);
+  const recipient = await beginGatewayDecapsulation(resolved, enc, REQUEST_LABEL, options.aead);
   const request = await recipient.open(encapsulatedRequest.subarray(encEnd), EMPTY);
   return {
     request,
     keyId: resolved.key.config.keyId,
     suite: suite.toJSON(),
-    responder: newResponder({ suite, exporter: recipient, enc }),
+    responder: newResponder({
+      suite,
+      exporter: recipient,
+      enc,
+      backend: options.aead ?? webCryptoOhttpAead,
+    }),
   };
 }

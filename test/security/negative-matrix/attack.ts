@@ -10,9 +10,23 @@ import type { MatrixEnv } from './env.js';
 export interface Attack {
   readonly component: Component;
   readonly attack: string;
-  readonly expect: ErrorCode;
-  readonly run: (env: MatrixEnv) => Promise<ErrorCode | null>;
+  readonly expect: Expected;
+  readonly run: (env: MatrixEnv) => Promise<Expected | null>;
 }
+
+/**
+ * Refusals below HTTP, where no catalogue code can be sent: the TLS handshake fails (TLS ≤ 1.2),
+ * the HTTP parser answers 400 and closes without serving anything (request smuggling), the server
+ * answers 408 and closes a request that arrives too slowly (slowloris), or resets such an HTTP/2 stream.
+ */
+export const TRANSPORT_REFUSALS = [
+  'TLS_HANDSHAKE_REFUSED',
+  'HTTP_400_AND_CLOSED',
+  'HTTP_408_AND_CLOSED',
+  'HTTP2_STREAM_RESET',
+] as const;
+export type TransportRefusal = (typeof TRANSPORT_REFUSALS)[number];
+export type Expected = ErrorCode | TransportRefusal;
 
 /**
  * A control: the same path without the attack, which must be accepted, so that each refusal in the
@@ -21,7 +35,7 @@ export interface Attack {
 export interface Control {
   readonly component: Component;
   readonly what: string;
-  readonly run: (env: MatrixEnv) => Promise<ErrorCode | null>;
+  readonly run: (env: MatrixEnv) => Promise<Expected | null>;
 }
 
 export type Component =
@@ -36,9 +50,9 @@ export type Component =
   | 'client';
 
 /** What an attack run ended with. */
-export type Observed = ErrorCode | 'ACCEPTED' | `NOT A CATALOGUE ERROR: ${string}`;
+export type Observed = Expected | 'ACCEPTED' | `NOT A CATALOGUE ERROR: ${string}`;
 
-export async function observe(run: () => Promise<ErrorCode | null>): Promise<Observed> {
+export async function observe(run: () => Promise<Expected | null>): Promise<Observed> {
   try {
     const code = await run();
     return code ?? 'ACCEPTED';

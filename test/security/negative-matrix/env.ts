@@ -24,6 +24,7 @@ import {
 } from '@tresor/trust';
 import { kbsWire, sessionCookieOf, type KbsWire, type WireResponse } from '../../support/kbs-wire.js';
 import { startTrustFixture, type TrustFixture } from '../../support/trust-fixture.js';
+import { startPlatform, type PlatformEnv } from './platform-env.js';
 
 /**
  * What the attacks run against, built once for the whole matrix and only when a row needs it:
@@ -77,6 +78,8 @@ export interface KeyStateEnv {
 export interface MatrixEnv {
   trust(): Promise<TrustEnv>;
   keyState(): Promise<KeyStateEnv>;
+  /** Trust, a real serving replica and a real gateway (platform-env.ts). */
+  platform(): Promise<PlatformEnv>;
   close(): Promise<void>;
 }
 
@@ -243,6 +246,7 @@ export function matrixEnv(): MatrixEnv {
   return {
     trust: once(startTrust),
     keyState: once(startKeyState),
+    platform: once(() => startPlatform({ slowClients: true })),
     async close() {
       for (const close of closers.reverse()) await close();
     },

@@ -6,10 +6,7 @@ export const deployCommands: CommandModule = (program, io) => {
   const deploy = program
     .command('deploy')
     .description('production deployment on Kubernetes with Confidential Containers')
-    .addHelpText(
-      'after',
-      '\nSee docs/deploy.md for the values, the cluster prerequisites and OpenShift.',
-    );
+    .addHelpText('after', '\nSee docs/deploy.md for the values, the cluster prerequisites and OpenShift.');
   deploy
     .command('render')
     .description(

@@ -149,6 +149,12 @@ class PostgresClient implements SqlClient {
       },
     };
     let broken = false;
+    // While checked out, the pool's error listener does not cover this client: a server restart
+    // (FATAL: terminating connection) would otherwise be an uncaught 'error' that ends the process.
+    const onConnectionError = (): void => {
+      broken = true;
+    };
+    connection.on('error', onConnectionError);
     try {
       await runQuery(
         connection,
@@ -171,6 +177,7 @@ class PostgresClient implements SqlClient {
       throw err;
     } finally {
       active = false;
+      connection.off('error', onConnectionError);
       // A connection whose ROLLBACK failed is in an unknown state: destroy it, never reuse it.
       connection.release(broken);
     }

@@ -1,0 +1,298 @@
+/**
+ * Soak test (issue #13): drives the local platform at a steady load and watches for leaks.
+ *
+ *   npm run soak -- --minutes 30                 the release soak
+ *   npm run soak -- --minutes 3                  the CI variant
+ *   npm run soak -- --minutes 3 --concurrency 2 --max-slope 2 --json soak.json
+ *
+ * The platform is the in-process one of test/support/gateway-cluster.ts: a trust service, a REAL
+ * serving replica (sealed model released through the KBS, echo engine, sample TEE, mesh
+ * certificate) and a REAL gateway, all in this process, driven through the SDK (attested
+ * connect, OHTTP, receipts verified) by `--concurrency` workers: three non-streaming chat
+ * completions, then one streamed, in a loop. Every `--sample-seconds` (10) it samples the process's
+ * RSS, V8 heap, open file descriptors (/proc/self/fd) and the latency of the requests finished in
+ * the interval. One process holds server and client, so the figures are the platform's and the
+ * load generator's together.
+ *
+ * Pass: zero failed requests, and memory flat — the least-squares slope of RSS over the samples
+ * after warm-up (the first `--warmup-seconds`, default 20 % of the run and at least 90 s: heap and
+ * JIT grow to their steady state in the first minutes) below
+ * `--max-slope` MB/min (default 2), and open descriptors at the end at most 16 above those at the
+ * end of warm-up. Exit 0 pass, 1 fail, 2 usage error.
+ */
+import { request } from 'node:https';
+import { readdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { connect } from '@tresor/sdk';
+import { createNodeTransport } from '@tresor/sdk/node';
+import { CLUSTER_MODEL, gatewayAdminCall, startGatewayCluster } from '../test/support/gateway-cluster.js';
+
+interface Sample {
+  readonly t: number;
+  readonly rssMb: number;
+  readonly heapMb: number;
+  readonly fds: number;
+  readonly requests: number;
+  readonly errors: number;
+  readonly p50Ms: number;
+  readonly p95Ms: number;
+}
+
+function usage(message: string): never {
+  process.stderr.write(
+    `error USAGE_INVALID: ${message}\nfix: npm run soak -- --minutes <n> [--concurrency <n>] [--max-slope <MB/min>]\n`,
+  );
+  process.exit(2);
+}
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) usage(`--${name} must be a positive number`);
+  return n;
+}
+
+/** Least-squares slope of y over x. */
+export function slope(xs: readonly number[], ys: readonly number[]): number {
+  const n = xs.length;
+  if (n < 2) return 0;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (xs[i]! - mx) * (ys[i]! - my);
+    den += (xs[i]! - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function openFds(): number {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return -1;
+  }
+}
+
+function getJson(url: string, ca: string): Promise<{ keys: Record<string, unknown>[] }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (p: Buffer) => parts.push(p));
+      res.on('end', () => {
+        resolve(JSON.parse(Buffer.concat(parts).toString('utf8')) as { keys: Record<string, unknown>[] });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function main(): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        minutes: { type: 'string' },
+        concurrency: { type: 'string' },
+        'sample-seconds': { type: 'string' },
+        'warmup-seconds': { type: 'string' },
+        'max-slope': { type: 'string' },
+        json: { type: 'string' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    usage(err instanceof Error ? err.message : String(err));
+  }
+  const minutes = positive('minutes', values.minutes, 30);
+  const concurrency = Math.round(positive('concurrency', values.concurrency, 4));
+  const sampleMs = positive('sample-seconds', values['sample-seconds'], 10) * 1000;
+  const durationMs = minutes * 60_000;
+  const warmupMs =
+    positive(
+      'warmup-seconds',
+      values['warmup-seconds'],
+      Math.max(sampleMs / 1000, 90, (durationMs * 0.2) / 1000),
+    ) * 1000;
+  const maxSlope = positive('max-slope', values['max-slope'], 2);
+
+  const out = (line: string): void => {
+    process.stdout.write(`${line}\n`);
+  };
+  out(
+    `soak: ${minutes} min, ${concurrency} workers, a sample every ${sampleMs / 1000} s, warm-up ${Math.round(warmupMs / 1000)} s, RSS slope bound ${maxSlope} MB/min`,
+  );
+  const cluster = await startGatewayCluster();
+  let exitCode = 1;
+  try {
+    const serving = await cluster.startServing();
+    const gateway = await cluster.startGateway({ replicaUrls: [serving.url] });
+    const admin = async (operation: string, body: unknown): Promise<Record<string, unknown>> => {
+      const answer = await gatewayAdminCall(gateway.url, cluster.gatewayCa, cluster.admin, operation, body);
+      if (answer.status !== 200) throw new Error(`${operation} answered ${answer.status}`);
+      return answer.json;
+    };
+    await admin('tenants/create', { id: 'soak', requestsPerMinute: 1_000_000, tokensPerDay: 1_000_000_000 });
+    await admin('policies/set', {
+      tenant: 'soak',
+      policy: 'permit(principal in Gateway::Tenant::"soak", action, resource);',
+    });
+    const apiKey = (
+      await admin('api-keys/create', {
+        tenant: 'soak',
+        requestsPerMinute: 1_000_000,
+        tokensPerDay: 1_000_000_000,
+      })
+    ).key as string;
+    const documentKeys = (await getJson(`${cluster.trust.url}/trust/v0/document-keys`, cluster.trust.caPem))
+      .keys;
+    const client = await connect(gateway.url, {
+      policy: {
+        version: 1,
+        trustServiceKeys: documentKeys.map((jwk) => ({ jwk })),
+        trustSignedReferenceValues: true,
+        allowSampleTee: true,
+        sampleVerifyKeys: [cluster.trust.sampleKey.verifyKey.hex],
+      },
+      ...createNodeTransport({ ca: cluster.gatewayCa }),
+    });
+
+    const start = Date.now();
+    let latencies: number[] = [];
+    let requests = 0;
+    let errors = 0;
+    let totalRequests = 0;
+    let totalErrors = 0;
+    const errorCodes = new Map<string, number>();
+    let stop = false;
+    const worker = async (w: number): Promise<void> => {
+      for (let i = 0; !stop; i++) {
+        const began = performance.now();
+        try {
+          const response = await client.fetch(`${client.gatewayUrl}/v1/chat/completions`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+            body: JSON.stringify({
+              model: CLUSTER_MODEL,
+              messages: [{ role: 'user', content: `soak worker ${w} request ${i} with a few more words` }],
+              ...(i % 4 === 3 ? { stream: true } : {}),
+            }),
+          });
+          await response.text();
+          if (response.status !== 200)
+            throw Object.assign(new Error(`HTTP ${response.status}`), { code: `HTTP_${response.status}` });
+        } catch (err) {
+          errors++;
+          totalErrors++;
+          const code = (err as { code?: unknown }).code;
+          const key = typeof code === 'string' ? code : 'THROWN';
+          errorCodes.set(key, (errorCodes.get(key) ?? 0) + 1);
+        }
+        latencies.push(performance.now() - began);
+        requests++;
+        totalRequests++;
+      }
+    };
+    const workers = Array.from({ length: concurrency }, (_, w) => worker(w));
+    const samples: Sample[] = [];
+    out('   t(s)  RSS(MB)  heap(MB)  fds  req/interval  errors  p50(ms)  p95(ms)');
+    while (Date.now() - start < durationMs) {
+      await new Promise((resolve) => setTimeout(resolve, sampleMs));
+      const sorted = [...latencies].sort((a, b) => a - b);
+      const memory = process.memoryUsage();
+      const sample: Sample = {
+        t: Math.round((Date.now() - start) / 1000),
+        rssMb: memory.rss / 1048576,
+        heapMb: memory.heapUsed / 1048576,
+        fds: openFds(),
+        requests,
+        errors,
+        p50Ms: percentile(sorted, 50),
+        p95Ms: percentile(sorted, 95),
+      };
+      samples.push(sample);
+      latencies = [];
+      requests = 0;
+      errors = 0;
+      out(
+        `${String(sample.t).padStart(7)}  ${sample.rssMb.toFixed(1).padStart(7)}  ${sample.heapMb.toFixed(1).padStart(8)}  ${String(sample.fds).padStart(3)}  ${String(sample.requests).padStart(12)}  ${String(sample.errors).padStart(6)}  ${sample.p50Ms.toFixed(1).padStart(7)}  ${sample.p95Ms.toFixed(1).padStart(7)}`,
+      );
+    }
+    stop = true;
+    await Promise.all(workers);
+
+    const steady = samples.filter((s) => s.t * 1000 > warmupMs);
+    const rssSlope = slope(
+      steady.map((s) => s.t / 60),
+      steady.map((s) => s.rssMb),
+    );
+    const heapSlope = slope(
+      steady.map((s) => s.t / 60),
+      steady.map((s) => s.heapMb),
+    );
+    const fdsAtWarmup = steady[0]?.fds ?? 0;
+    const fdsAtEnd = steady.at(-1)?.fds ?? 0;
+    const flat = steady.length >= 2 && rssSlope < maxSlope;
+    const fdsFlat = fdsAtEnd <= fdsAtWarmup + 16;
+    const pass = totalErrors === 0 && flat && fdsFlat;
+    const result = {
+      minutes,
+      concurrency,
+      requests: totalRequests,
+      errors: totalErrors,
+      errorCodes: Object.fromEntries(errorCodes),
+      requestsPerSecond: totalRequests / ((Date.now() - start) / 1000),
+      steadySamples: steady.length,
+      rssSlopeMbPerMin: rssSlope,
+      heapSlopeMbPerMin: heapSlope,
+      maxSlopeMbPerMin: maxSlope,
+      rssMb: {
+        first: steady[0]?.rssMb,
+        last: steady.at(-1)?.rssMb,
+        max: Math.max(...samples.map((s) => s.rssMb)),
+      },
+      fds: { atWarmup: fdsAtWarmup, atEnd: fdsAtEnd },
+      pass,
+      samples,
+    };
+    out('');
+    out(
+      `${totalRequests} requests (${result.requestsPerSecond.toFixed(1)}/s), ${totalErrors} errors${totalErrors === 0 ? '' : ` ${JSON.stringify(result.errorCodes)}`}`,
+    );
+    out(
+      `RSS slope after warm-up: ${rssSlope.toFixed(2)} MB/min over ${steady.length} samples (bound ${maxSlope}); heap slope ${heapSlope.toFixed(2)} MB/min; open fds ${fdsAtWarmup} → ${fdsAtEnd}`,
+    );
+    out(
+      pass
+        ? 'soak: PASS'
+        : `soak: FAIL${totalErrors > 0 ? ' (errors)' : ''}${flat ? '' : ' (memory grows)'}${fdsFlat ? '' : ' (descriptors grow)'}`,
+    );
+    if (values.json !== undefined) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`);
+    exitCode = pass ? 0 : 1;
+    await gateway.close();
+    await serving.close();
+  } finally {
+    await cluster.close();
+  }
+  return exitCode;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(
+      `error INTERNAL_ERROR: soak could not run: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
+    process.exitCode = 1;
+  },
+);
