@@ -266,6 +266,27 @@ describe('nodeOhttpAead is byte-identical to WebCrypto', () => {
     );
   });
 
+  it('hands out chunks that own their ArrayBuffer, so a byte stream may transfer them', async () => {
+    const gatewayKey = createGatewayKey(1, await HpkeKeyPair.generate());
+    const client = await beginChunkedOhttpClientExchange(gatewayKey.config, { aead: nodeOhttpAead });
+    const gateway = await beginChunkedOhttpGatewayExchange(gatewayKeysById([gatewayKey]), client.header, {
+      aead: nodeOhttpAead,
+    });
+    const { responseNonce, responseSealer } = await gateway.beginResponse();
+    const opener = await client.openResponse(responseNonce);
+    for (const size of [1, 63, 200, 5000]) {
+      const framed = await responseSealer.sealChunk(new Uint8Array(size).fill(size & 0xff));
+      expect(framed.buffer.byteLength).toBe(framed.length);
+      const opened = await opener.openChunk(framed.subarray(framed[0]! >> 6 === 0 ? 1 : 2));
+      expect(opened.buffer.byteLength).toBe(size);
+      // Transferring a chunk (what a byte stream's enqueue does) detaches only that chunk.
+      const moved = structuredClone(framed, { transfer: [framed.buffer] });
+      expect(framed.length).toBe(0);
+      expect(moved.length).toBeGreaterThan(size);
+      expect(Buffer.allocUnsafe(16).length).toBe(16);
+    }
+  });
+
   it('derives the same HKDF-SHA256 output', async () => {
     await fc.assert(
       fc.asyncProperty(

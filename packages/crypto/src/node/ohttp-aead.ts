@@ -14,10 +14,13 @@ const TAG_LENGTH = 16;
 
 /**
  * Per-call costs measured on Node 20 / OpenSSL 3.0 (bench/streaming.ts, "Crypto" in
- * bench/RESULTS.md) decided two details: the key is kept as raw bytes in a private Buffer, because
- * createCipheriv with a KeyObject costs about twice as much as with the bytes; and sealed output
- * goes into Buffer.allocUnsafe's pool (an off-heap `new Uint8Array` of a few hundred bytes costs
- * several times more), handed out as a plain Uint8Array view (a Buffer's `slice` would not copy).
+ * bench/RESULTS.md) decided the details: the key is kept as raw bytes in a private Buffer, because
+ * createCipheriv with a KeyObject costs about twice as much as with the bytes; sealed output is
+ * written once, behind the caller's headroom, into its own ArrayBuffer. Not into Buffer's shared
+ * pool, although that is ~0.3 µs cheaper: a consumer that enqueues a chunk into a byte
+ * ReadableStream transfers (detaches) its whole ArrayBuffer, which for the pool breaks every later
+ * Buffer.allocUnsafe in the process (Node 20). node:crypto's own outputs (update, getAuthTag) have
+ * ArrayBuffers of their own.
  */
 class NodeAeadKey implements OhttpAeadKey {
   readonly #key: Buffer;
@@ -34,13 +37,11 @@ class NodeAeadKey implements OhttpAeadKey {
   seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, headroom: number): Uint8Array {
     const cipher = createCipheriv(this.#algorithm, this.#key, nonce, { authTagLength: TAG_LENGTH });
     if (aad.length > 0) cipher.setAAD(aad);
-    const length = headroom + plaintext.length + TAG_LENGTH;
-    const out = Buffer.allocUnsafe(length);
-    out.fill(0, 0, headroom);
+    const out = new Uint8Array(headroom + plaintext.length + TAG_LENGTH);
     out.set(cipher.update(plaintext), headroom);
     cipher.final(); // GCM has no buffered block: nothing comes out here
     out.set(cipher.getAuthTag(), headroom + plaintext.length);
-    return new Uint8Array(out.buffer, out.byteOffset, length);
+    return out;
   }
 
   /** Throws (OpenSSL's "unable to authenticate data") when the tag does not verify. */
