@@ -18,6 +18,8 @@ import {
   utf8Decode,
   type BhttpField,
   type BhttpRequest,
+  type OhttpAeadBackend,
+  type OhttpAeadOptions,
   type OhttpKeyConfig,
 } from '@tresor/crypto';
 import type { VerifierSet } from '@tresor/attestation';
@@ -68,6 +70,11 @@ export interface ConnectOptions {
   readonly onReceipt?: (receipt: VerifiedReceipt) => void;
   /** 32 random bytes as hex; injectable for tests. */
   readonly nonce?: () => string;
+  /**
+   * The AES-GCM/HKDF backend for OHTTP (default: WebCrypto, which runs everywhere). On Node pass
+   * `nodeOhttpAead` from `@tresor/crypto/node`: byte-identical output, ~7 µs instead of ~50 µs per chunk.
+   */
+  readonly ohttpAead?: OhttpAeadBackend;
 }
 
 export interface TresorClient {
@@ -357,10 +364,11 @@ export async function connect(gatewayUrl: string, options: ConnectOptions): Prom
       accept(await verifyReceipt(jws, verified.bundle.serving, { requestSha256, responseSha256 }));
     };
 
+    const aead: OhttpAeadOptions = options.ohttpAead === undefined ? {} : { aead: options.ohttpAead };
     for (let attempt = 0; ; attempt++) {
       const outer = streaming
-        ? await sendChunked(transport, base, verified.keyConfig, inner, request.signal)
-        : await sendSingle(transport, base, verified.keyConfig, inner, request.signal);
+        ? await sendChunked(transport, base, verified.keyConfig, inner, request.signal, aead)
+        : await sendSingle(transport, base, verified.keyConfig, inner, request.signal, aead);
       if (outer.kind === 'key-unknown' && attempt === 0) {
         // The gateway rotated its key: verify the new one, then send again (sealed to it).
         verified = await reverify();
@@ -463,8 +471,13 @@ async function sendSingle(
   keyConfig: OhttpKeyConfig,
   inner: BhttpRequest,
   signal: AbortSignal,
+  aead: OhttpAeadOptions,
 ): Promise<Outer> {
-  const { encapsulatedRequest, context } = await encapsulateRequest(keyConfig, encodeBhttpRequest(inner));
+  const { encapsulatedRequest, context } = await encapsulateRequest(
+    keyConfig,
+    encodeBhttpRequest(inner),
+    aead,
+  );
   const response = await post(
     transport,
     base,
@@ -494,8 +507,9 @@ async function sendChunked(
   keyConfig: OhttpKeyConfig,
   inner: BhttpRequest,
   signal: AbortSignal,
+  aead: OhttpAeadOptions,
 ): Promise<Outer> {
-  const client = await createChunkedOhttpClient(keyConfig);
+  const client = await createChunkedOhttpClient(keyConfig, aead);
   const encoded = encodeBhttpRequest(inner, { framing: 'indeterminate-length' });
   const sealed = await collect(
     new ReadableStream<Uint8Array>({

@@ -9,6 +9,8 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { TresorError } from '@tresor/protocol';
+import type { OhttpAeadBackend } from '@tresor/crypto';
+import { nodeOhttpAead } from '@tresor/crypto/node';
 import type { FetchFunction, TlsBinding } from '../index.js';
 
 export interface NodeTransportOptions {
@@ -19,6 +21,8 @@ export interface NodeTransportOptions {
 export interface NodeTransport {
   readonly fetch: FetchFunction;
   readonly tls: TlsBinding;
+  /** node:crypto OHTTP sealing (byte-identical to WebCrypto, several times faster); spread into `connect`. */
+  readonly ohttpAead: OhttpAeadBackend;
 }
 
 /** SHA-256 (hex) of the DER SubjectPublicKeyInfo of the socket's peer certificate. */
@@ -124,6 +128,7 @@ export function createNodeTransport(options: NodeTransportOptions = {}): NodeTra
   };
   return {
     fetch,
+    ohttpAead: nodeOhttpAead,
     tls: {
       observed: (response) => observed.get(response),
       pin: (origin, key) => void pins.set(origin, key.toLowerCase()),
