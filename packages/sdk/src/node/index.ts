@@ -46,8 +46,11 @@ export function createNodeTransport(options: NodeTransportOptions = {}): NodeTra
   /** The peer key of each connection, set at its handshake. */
   const socketKeys = new WeakMap<TLSSocket, string | undefined>();
   // Idle kept-alive sockets are unref'd by the agent, so they never hold the process open.
+  // No TLS session resumption: a resumed TLS 1.3 session carries no certificate, so every new
+  // connection must do a full handshake for its key to be checked.
   const httpsAgent = new HttpsAgent({
     keepAlive: true,
+    maxCachedSessions: 0,
     ...(options.ca === undefined ? {} : { ca: options.ca }),
   });
   const httpAgent = new HttpAgent({ keepAlive: true });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { TresorError } from '@tresor/protocol';
 import { integerValue } from '../sql/row-values.js';
 import type { SqlClient } from '../sql/sql-client.js';
@@ -51,13 +52,16 @@ export class SqlUsedRequestIds implements UsedRequestIds {
         `a used request id is 1 to ${MAX_TEXT} characters in a scope of as many, with integer times`,
       );
     }
+    // Stored as its SHA-256: ids join a key id and a jti with NUL, which PostgreSQL text refuses,
+    // and a fixed 64-character column keeps every id the same size. Only membership is ever asked.
+    const stored = createHash('sha256').update(id, 'utf8').digest('hex');
     // One serialised transaction (lock), so two replicas offered the same id cannot both accept it;
     // the primary key would refuse the second insert anyway.
     return this.#client.transaction({ mode: 'write', lock: `used-request-ids:${scope}` }, async (tx) => {
       await tx.execute('DELETE FROM used_request_ids WHERE scope = ? AND expires_at <= ?', [scope, nowMs]);
       const [seen] = await tx.query('SELECT 1 AS found FROM used_request_ids WHERE scope = ? AND id = ?', [
         scope,
-        id,
+        stored,
       ]);
       if (seen !== undefined) return 'replayed';
       const [count] = await tx.query('SELECT COUNT(*) AS n FROM used_request_ids WHERE scope = ?', [scope]);
@@ -68,7 +72,7 @@ export class SqlUsedRequestIds implements UsedRequestIds {
       if (live >= capacity) return 'full';
       await tx.execute('INSERT INTO used_request_ids (scope, id, expires_at) VALUES (?, ?, ?)', [
         scope,
-        id,
+        stored,
         expiresAtMs,
       ]);
       return 'accepted';
