@@ -7,7 +7,8 @@
  *
  * The platform is the in-process one of test/support/gateway-cluster.ts: a trust service, a REAL
  * serving replica (sealed model released through the KBS, echo engine, sample TEE, mesh
- * certificate) and a REAL gateway, all in this process, driven through the SDK (attested
+ * certificate) and a REAL gateway (its replica re-attested every minute), all in this process,
+ * driven through the SDK (attested
  * connect, OHTTP, receipts verified) by `--concurrency` workers: three non-streaming chat
  * completions, then one streamed, in a loop. Every `--sample-seconds` (10) it samples the process's
  * RSS, V8 heap, open file descriptors (/proc/self/fd) and the latency of the requests finished in
@@ -165,6 +166,11 @@ async function main(): Promise<number> {
       ...createNodeTransport({ ca: cluster.gatewayCa }),
     });
 
+    // The test cluster turns the gateway's re-attestation timer off; run it here as the service
+    // would (every minute), or the replica's verification expires after 5 minutes.
+    const reattest = setInterval(() => {
+      void gateway.pool.verifyAll();
+    }, 60_000);
     const start = Date.now();
     let latencies: number[] = [];
     let requests = 0;
@@ -228,6 +234,7 @@ async function main(): Promise<number> {
     }
     stop = true;
     await Promise.all(workers);
+    clearInterval(reattest);
 
     const steady = samples.filter((s) => s.t * 1000 > warmupMs);
     const rssSlope = slope(

@@ -1,4 +1,4 @@
-import { connect as tlsConnect, createServer as createTlsServer, type Server } from 'node:tls';
+import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { connect, type FetchFunction } from '@tresor/sdk';
 import { createNodeTransport } from '@tresor/sdk/node';
 import type { AttestationBundle } from '@tresor/protocol';
@@ -51,10 +51,13 @@ async function connectTo(
 }
 
 /** A TLS interceptor with its own certificate for localhost (from a CA the client was made to trust). */
-async function startInterceptor(p: PlatformEnv): Promise<{ url: string; ca: string; server: Server }> {
+async function startInterceptor(
+  p: PlatformEnv,
+): Promise<{ url: string; ca: string; close: () => Promise<void> }> {
   const ca = await createTestCa('mitm');
   const identity = await issueTestCertificate(ca, 'localhost', 'server', '77');
   const upstream = new URL(p.gateway.url);
+  const sockets = new Set<{ destroy(): void }>();
   const server = createTlsServer(
     { cert: identity.cert, key: identity.key, minVersion: 'TLSv1.3' },
     (down) => {
@@ -64,6 +67,7 @@ async function startInterceptor(p: PlatformEnv): Promise<{ url: string; ca: stri
         ca: p.cluster.gatewayCa,
         servername: 'localhost',
       });
+      sockets.add(up).add(down);
       down.pipe(up).pipe(down);
       up.on('error', () => down.destroy());
       down.on('error', () => up.destroy());
@@ -72,7 +76,18 @@ async function startInterceptor(p: PlatformEnv): Promise<{ url: string; ca: stri
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('interceptor did not listen');
-  return { url: `https://localhost:${address.port}`, ca: ca.cert.toString('pem'), server };
+  return {
+    url: `https://localhost:${address.port}`,
+    ca: ca.cert.toString('pem'),
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      );
+    },
+  };
 }
 
 function editedJws(jws: string): string {
@@ -125,7 +140,7 @@ export const clientAttacks: readonly Attack[] = [
       try {
         return await connectTo(p, { url: mitm.url, ca: `${p.cluster.gatewayCa}\n${mitm.ca}` });
       } finally {
-        await new Promise((resolve) => mitm.server.close(resolve));
+        await mitm.close();
       }
     },
   },
