@@ -57,9 +57,16 @@ echo "== Ctrl-C"
 kill -INT -- "-$platform"
 status=0
 wait "$platform" || status=$?
-if [ "$status" -ne 0 ]; then
+# 130 = 128 + SIGINT: npm reports the signal it was stopped by, as a terminal's Ctrl-C does; the
+# platform's own clean stop is checked by its last line and by the process check below.
+if [ "$status" -ne 0 ] && [ "$status" -ne 130 ]; then
   echo "npm start exited $status after SIGINT:" >&2
   tail -n 40 "$log" >&2
+  exit 1
+fi
+if ! tail -n 3 "$log" | grep -q 'every Tresor process has exited'; then
+  echo "tresor up did not report a clean stop:" >&2
+  tail -n 20 "$log" >&2
   exit 1
 fi
 if pgrep -f 'tresor.js (trust|serving|gateway) serve' >/dev/null; then
