@@ -1,10 +1,10 @@
-import { request as httpsRequest } from 'node:https';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { TresorError, isErrorCode } from '@tresor/protocol';
 import { ADMIN_MEDIA_TYPE, ADMIN_PREFIX, signAdminRequest } from '@tresor/trust';
 import type { CliIo } from '../io.js';
+import { httpsExchange } from './https-exchange.js';
 import { readAdminKey } from './trust-admin-keys.js';
 
 /** Flags every gateway admin command takes. */
@@ -30,53 +30,6 @@ export function gatewayAdminOptions(command: Command): Command {
 }
 
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
-
-function exchange(
-  url: URL,
-  ca: string | undefined,
-  path: string,
-  jws: string,
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const unreachable = (cause: unknown): void => {
-      reject(new TresorError('GATEWAY_UNREACHABLE', `cannot reach the gateway at ${url.origin}`, { cause }));
-    };
-    const req = httpsRequest(
-      new URL(path, url),
-      {
-        method: 'POST',
-        minVersion: 'TLSv1.3',
-        timeout: 30_000,
-        ...(ca === undefined ? {} : { ca }),
-        headers: {
-          'content-type': ADMIN_MEDIA_TYPE,
-          'content-length': Buffer.byteLength(jws),
-          accept: 'application/json',
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_ANSWER_BYTES) {
-            res.destroy();
-            unreachable(new Error('answer too large'));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('end', () => {
-          resolvePromise({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
-        });
-        res.on('error', unreachable);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
-    req.on('error', unreachable);
-    req.end(jws);
-  });
-}
 
 /** Signs and sends one gateway admin operation; returns its JSON answer or throws the refusal's code. */
 export async function gatewayAdminCall(
@@ -114,7 +67,16 @@ export async function gatewayAdminCall(
     request,
     now: io.now(),
   });
-  const answer = await exchange(url, ca, path, jws);
+  const answer = await httpsExchange(new URL(path, url), {
+    method: 'POST',
+    ca,
+    accept: 'application/json',
+    body: { contentType: ADMIN_MEDIA_TYPE, text: jws },
+    maxAnswerBytes: MAX_ANSWER_BYTES,
+    timeoutMs: 30_000,
+    unreachable: (cause) =>
+      new TresorError('GATEWAY_UNREACHABLE', `cannot reach the gateway at ${url.origin}`, { cause }),
+  });
   let json: unknown;
   try {
     json = JSON.parse(answer.text);

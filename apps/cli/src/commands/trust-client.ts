@@ -1,4 +1,3 @@
-import { request as httpsRequest } from 'node:https';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { TresorError, isErrorCode } from '@tresor/protocol';
@@ -11,6 +10,7 @@ import {
   type AdminSigningKey,
 } from '@tresor/trust';
 import type { CliIo } from '../io.js';
+import { httpsExchange, type HttpsAnswer } from './https-exchange.js';
 
 /** Where the trust service is and which CA its TLS certificate chains to (system roots when none is named). */
 export interface TrustEndpoint {
@@ -50,71 +50,30 @@ export async function trustEndpoint(io: CliIo, flags: TrustEndpointFlags): Promi
   }
 }
 
-export interface TrustAnswer {
-  readonly status: number;
-  readonly contentType: string;
-  readonly text: string;
-}
+export type TrustAnswer = HttpsAnswer;
 
-/** One HTTPS exchange (TLS 1.3 only, like every Tresor listener). */
+/** One HTTPS exchange with the trust service (TLS 1.3 only, like every Tresor listener). */
 export function trustExchange(
   endpoint: TrustEndpoint,
   method: 'GET' | 'POST',
   path: string,
   body?: { readonly contentType: string; readonly text: string },
 ): Promise<TrustAnswer> {
-  const target = new URL(path, endpoint.url);
-  return new Promise((resolvePromise, reject) => {
-    const unreachable = (cause: unknown): void => {
-      reject(
-        new TresorError(
-          'TRUST_SERVICE_UNREACHABLE',
-          `cannot reach the trust service at ${endpoint.url.origin}`,
-          { cause },
-        ),
-      );
-    };
-    const request = httpsRequest(
-      target,
-      {
-        method,
-        minVersion: 'TLSv1.3',
-        ...(endpoint.ca === undefined ? {} : { ca: endpoint.ca }),
-        timeout: TIMEOUT_MS,
-        headers: {
-          accept: 'application/json, application/jose',
-          ...(body === undefined
-            ? {}
-            : { 'content-type': body.contentType, 'content-length': Buffer.byteLength(body.text) }),
+  return httpsExchange(new URL(path, endpoint.url), {
+    method,
+    ca: endpoint.ca,
+    accept: 'application/json, application/jose',
+    ...(body === undefined ? {} : { body }),
+    maxAnswerBytes: MAX_ANSWER_BYTES,
+    timeoutMs: TIMEOUT_MS,
+    unreachable: (cause) =>
+      new TresorError(
+        'TRUST_SERVICE_UNREACHABLE',
+        `cannot reach the trust service at ${endpoint.url.origin}`,
+        {
+          cause,
         },
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        response.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_ANSWER_BYTES) {
-            response.destroy();
-            unreachable(new Error('the answer is larger than a trust service sends'));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        response.on('end', () => {
-          resolvePromise({
-            status: response.statusCode ?? 0,
-            contentType: response.headers['content-type'] ?? '',
-            text: Buffer.concat(chunks).toString('utf8'),
-          });
-        });
-        response.on('error', unreachable);
-      },
-    );
-    request.on('timeout', () => {
-      request.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000} s`));
-    });
-    request.on('error', unreachable);
-    request.end(body?.text);
+      ),
   });
 }
 
