@@ -26,9 +26,9 @@ import {
   gatewayAdminCall,
   keepAliveTransport,
   startGatewayCluster,
+  trustDocumentKeys,
 } from '../test/support/gateway-cluster.js';
 import { startOpenAiCompatibleServer } from '../test/support/openai-compatible-server.js';
-import { request as httpsRequest } from 'node:https';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? '400');
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? '8');
@@ -110,23 +110,7 @@ async function main(): Promise<void> {
         tokensPerDay: 1_000_000_000,
       })
     ).key as string;
-    const documentKeys = await new Promise<Record<string, unknown>[]>((resolve, reject) => {
-      const req = httpsRequest(
-        `${cluster.trust.url}/trust/v0/document-keys`,
-        { ca: cluster.trust.caPem },
-        (res) => {
-          const parts: Buffer[] = [];
-          res.on('data', (p: Buffer) => parts.push(p));
-          res.on('end', () => {
-            resolve(
-              (JSON.parse(Buffer.concat(parts).toString('utf8')) as { keys: Record<string, unknown>[] }).keys,
-            );
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
+    const documentKeys = await trustDocumentKeys(cluster.trust);
     const client: TresorClient = await connect(gateway.url, {
       policy: {
         version: 1,

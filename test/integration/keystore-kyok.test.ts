@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type ConnectionOptions } from 'node:tls';
@@ -8,9 +8,7 @@ import {
   KyokKeyStore,
   RevocationList,
   SecretKeyBytes,
-  loadKyokServerConfig,
   parseTenantId,
-  serveKyok,
   type ServingKyok,
 } from '@tresor/keystore';
 import {
@@ -19,7 +17,6 @@ import {
 } from '../../packages/keystore/src/conformance/key-store-conformance.js';
 import {
   TEST_ISSUER,
-  TEST_MEASUREMENT,
   affirmingClaims,
   createTestPki,
   createTestTrustService,
@@ -27,6 +24,7 @@ import {
   type TestPki,
   type TestTrustService,
 } from './keystore-pki.js';
+import { createKyokServerFixture } from './keystore-support.js';
 
 let dir: string;
 let pki: TestPki;
@@ -36,41 +34,7 @@ let serving: ServingKyok;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tresor-kyok-'));
   [pki, trust] = await Promise.all([createTestPki(), createTestTrustService()]);
-  await mkdir(join(dir, 'tls'));
-  await writeFile(join(dir, 'tls/server.pem'), pki.server.cert);
-  await writeFile(join(dir, 'tls/server.key'), pki.server.key, { mode: 0o600 });
-  await writeFile(join(dir, 'tls/clients-ca.pem'), pki.caCert);
-  await writeFile(join(dir, 'trust-jwks.json'), JSON.stringify(trust.jwks));
-  await writeFile(
-    join(dir, 'policy.json'),
-    JSON.stringify({
-      tenants: {
-        acme: { allowedMeasurements: { measurement: [TEST_MEASUREMENT] }, residency: 'CH' },
-        globex: { allowedMeasurements: { measurement: [TEST_MEASUREMENT] }, residency: 'CH' },
-      },
-    }),
-  );
-  await writeFile(
-    join(dir, 'kyok-server.json'),
-    JSON.stringify({
-      mode: 'development',
-      listen: { host: '127.0.0.1', port: 0 },
-      tls: { cert: 'tls/server.pem', key: 'tls/server.key', clientCa: 'tls/clients-ca.pem' },
-      stateDir: 'state',
-      keystore: {
-        backend: 'file',
-        path: 'state/keys.json',
-        passphraseEnv: 'KYOK_TEST_PASSPHRASE',
-        scryptLog2N: 14,
-      },
-      trustService: { jwks: 'trust-jwks.json', issuer: TEST_ISSUER, maxTokenAgeSeconds: 300 },
-      admins: [pki.client.fingerprint],
-      policy: 'policy.json',
-    }),
-  );
-  serving = await serveKyok(await loadKyokServerConfig(join(dir, 'kyok-server.json')), {
-    env: { KYOK_TEST_PASSPHRASE: 'test-only passphrase of the key server' },
-  });
+  serving = await (await createKyokServerFixture(dir, pki, trust, ['acme', 'globex'])).start();
 });
 
 afterAll(async () => {

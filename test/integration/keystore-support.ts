@@ -3,7 +3,14 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SecretKeyBytes, type ImportParameters } from '@tresor/keystore';
+import {
+  SecretKeyBytes,
+  loadKyokServerConfig,
+  serveKyok,
+  type ImportParameters,
+  type ServingKyok,
+} from '@tresor/keystore';
+import { TEST_ISSUER, TEST_MEASUREMENT, type TestPki, type TestTrustService } from './keystore-pki.js';
 
 /** Where Debian's softhsm2 package puts the PKCS#11 module (scripts/test-integration.sh installs it). */
 export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
@@ -92,4 +99,63 @@ export async function wrapWithOpenssl(
     file('kek.wrapped'),
   ]);
   return Buffer.concat([await readFile(file('ephemeral.wrapped')), await readFile(file('kek.wrapped'))]);
+}
+
+/** A customer's KYOK key server laid out in a directory, started on demand. */
+export interface KyokServerFixture {
+  /** The server's directory; its state (keys, revocations, decision log) is under `state/`. */
+  readonly dir: string;
+  /** Starts the server on `port` (0: any free port) over the same state; call again after a close. */
+  start(port?: number): Promise<ServingKyok>;
+}
+
+/**
+ * The reference KYOK key server of the integration tests, as a customer would configure it in
+ * `dir`: TLS 1.3 with client certificates from `pki`, the trust service's JWKS and issuer, `pki`'s
+ * client as admin, a file key store, and a policy admitting each of `tenants` for
+ * TEST_MEASUREMENT in CH.
+ */
+export async function createKyokServerFixture(
+  dir: string,
+  pki: TestPki,
+  trust: TestTrustService,
+  tenants: readonly string[],
+): Promise<KyokServerFixture> {
+  await mkdir(join(dir, 'tls'));
+  await writeFile(join(dir, 'tls/server.pem'), pki.server.cert);
+  await writeFile(join(dir, 'tls/server.key'), pki.server.key, { mode: 0o600 });
+  await writeFile(join(dir, 'tls/clients-ca.pem'), pki.caCert);
+  await writeFile(join(dir, 'trust-jwks.json'), JSON.stringify(trust.jwks));
+  const admitted = { allowedMeasurements: { measurement: [TEST_MEASUREMENT] }, residency: 'CH' };
+  await writeFile(
+    join(dir, 'policy.json'),
+    JSON.stringify({ tenants: Object.fromEntries(tenants.map((tenant) => [tenant, admitted])) }),
+  );
+  return {
+    dir,
+    start: async (port = 0) => {
+      const config = join(dir, `kyok-server-${String(port)}.json`);
+      await writeFile(
+        config,
+        JSON.stringify({
+          mode: 'development',
+          listen: { host: '127.0.0.1', port },
+          tls: { cert: 'tls/server.pem', key: 'tls/server.key', clientCa: 'tls/clients-ca.pem' },
+          stateDir: 'state',
+          keystore: {
+            backend: 'file',
+            path: 'state/keys.json',
+            passphraseEnv: 'KYOK_TEST_PASSPHRASE',
+            scryptLog2N: 14,
+          },
+          trustService: { jwks: 'trust-jwks.json', issuer: TEST_ISSUER, maxTokenAgeSeconds: 300 },
+          admins: [pki.client.fingerprint],
+          policy: 'policy.json',
+        }),
+      );
+      return serveKyok(await loadKyokServerConfig(config), {
+        env: { KYOK_TEST_PASSPHRASE: 'test-only passphrase of the key server' },
+      });
+    },
+  };
 }

@@ -1,6 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,6 +11,7 @@ import {
   CLUSTER_MODEL,
   gatewayAdminCall,
   startGatewayCluster,
+  trustDocumentKeys,
   type GatewayCluster,
 } from '../support/gateway-cluster.js';
 
@@ -84,22 +84,6 @@ function stopped(proc: ChildProcess): Promise<void> {
   });
 }
 
-function documentKeys(cluster: GatewayCluster): Promise<Record<string, unknown>[]> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${cluster.trust.url}/trust/v0/document-keys`, { ca: cluster.trust.caPem }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (p: Buffer) => parts.push(p));
-      res.on('end', () => {
-        resolve(
-          (JSON.parse(Buffer.concat(parts).toString('utf8')) as { keys: Record<string, unknown>[] }).keys,
-        );
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 interface Platform {
   readonly gateway: RunningGateway;
   readonly client: TresorClient;
@@ -129,7 +113,7 @@ async function platform(
   const client = await connect(gateway.url, {
     policy: {
       version: 1,
-      trustServiceKeys: (await documentKeys(cluster)).map((jwk) => ({ jwk })),
+      trustServiceKeys: (await trustDocumentKeys(cluster.trust)).map((jwk) => ({ jwk })),
       trustSignedReferenceValues: true,
       allowSampleTee: true,
       sampleVerifyKeys: [cluster.trust.sampleKey.verifyKey.hex],
@@ -156,18 +140,23 @@ async function platform(
 }
 
 /**
- * Sends requests from `workers` loops until `stop()`; `during` runs meanwhile. Returns every
- * outcome, split at the moment `during` finished (the store is back).
+ * Sends requests from `workers` loops until `stop()`; `during` runs meanwhile, given a promise that
+ * settles once a request was served (so the outage starts under load however slow the machine).
+ * Returns every outcome, split at the moment `during` finished (the store is back).
  */
 async function underLoad(
   p: Platform,
-  during: () => Promise<void>,
+  during: (served: Promise<void>) => Promise<void>,
   options: { workers: number; afterRecovery: number },
 ): Promise<{ before: Outcome[]; after: Outcome[] }> {
   const before: Outcome[] = [];
   const after: Outcome[] = [];
   let recovered = false;
   let stop = false;
+  let markServed = (): void => undefined;
+  const served = new Promise<void>((resolve) => {
+    markServed = resolve;
+  });
   const worker = async (): Promise<void> => {
     while (!stop) {
       const outcome = await p.chat().catch((err: unknown) => ({
@@ -175,14 +164,16 @@ async function underLoad(
         code: (err as { code?: string }).code ?? `THROWN: ${String(err)}`,
       }));
       (recovered ? after : before).push(outcome);
+      if (outcome.status === 200) markServed();
       if (recovered && after.filter((o) => o.status === 200).length >= options.afterRecovery) stop = true;
     }
   };
   const guard = setTimeout(() => {
     stop = true;
+    markServed(); // nothing was ever served: let `during` end, the test's checks then fail
   }, HANG_GUARD_MS);
   const workers = Array.from({ length: options.workers }, worker);
-  await during();
+  await during(served);
   recovered = true;
   await Promise.all(workers);
   clearTimeout(guard);
@@ -227,8 +218,8 @@ describe('Redis restarted under load', () => {
     const p = await platform(cluster, { redisUrl: `redis://127.0.0.1:${port}` });
     const { before, after } = await underLoad(
       p,
-      async () => {
-        await new Promise((resolve) => setTimeout(resolve, 300));
+      async (served) => {
+        await served;
         const down = redis!;
         down.kill('SIGKILL'); // not even a clean shutdown
         await stopped(down);
@@ -256,8 +247,8 @@ describe.skipIf(PG_URL === '' || PG_DATA === '' || PG_CTL === '')('PostgreSQL re
     const refusedCreates: string[] = [];
     const { before, after } = await underLoad(
       p,
-      async () => {
-        await new Promise((resolve) => setTimeout(resolve, 300));
+      async (served) => {
+        await served;
         // -l: the server's output goes to the script's log, not to a pipe this test would wait on.
         const argv = [
           PG_CTL,

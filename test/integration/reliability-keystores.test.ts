@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -7,20 +7,17 @@ import {
   KyokKeyStore,
   RevocationList,
   SecretKeyBytes,
-  loadKyokServerConfig,
   parseTenantId,
-  serveKyok,
   type ServingKyok,
 } from '@tresor/keystore';
 import { expectCode } from '../../packages/keystore/src/conformance/key-store-conformance.js';
 import {
-  TEST_ISSUER,
-  TEST_MEASUREMENT,
   createTestPki,
   createTestTrustService,
   type TestPki,
   type TestTrustService,
 } from './keystore-pki.js';
+import { createKyokServerFixture, type KyokServerFixture } from './keystore-support.js';
 
 /**
  * Fault injection on a customer's KYOK key server (issue #13; the fixture is the one of
@@ -36,48 +33,15 @@ import {
 let dir: string;
 let pki: TestPki;
 let trust: TestTrustService;
+let kyok: KyokServerFixture;
 let serving: ServingKyok | undefined;
 let port = 0;
-
-async function startServer(listenPort: number): Promise<ServingKyok> {
-  await writeFile(
-    join(dir, `kyok-server-${listenPort}.json`),
-    JSON.stringify({
-      mode: 'development',
-      listen: { host: '127.0.0.1', port: listenPort },
-      tls: { cert: 'tls/server.pem', key: 'tls/server.key', clientCa: 'tls/clients-ca.pem' },
-      stateDir: 'state',
-      keystore: {
-        backend: 'file',
-        path: 'state/keys.json',
-        passphraseEnv: 'KYOK_TEST_PASSPHRASE',
-        scryptLog2N: 14,
-      },
-      trustService: { jwks: 'trust-jwks.json', issuer: TEST_ISSUER, maxTokenAgeSeconds: 300 },
-      admins: [pki.client.fingerprint],
-      policy: 'policy.json',
-    }),
-  );
-  return serveKyok(await loadKyokServerConfig(join(dir, `kyok-server-${listenPort}.json`)), {
-    env: { KYOK_TEST_PASSPHRASE: 'test-only passphrase of the key server' },
-  });
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tresor-kyok-fault-'));
   [pki, trust] = await Promise.all([createTestPki(), createTestTrustService()]);
-  await mkdir(join(dir, 'tls'));
-  await writeFile(join(dir, 'tls/server.pem'), pki.server.cert);
-  await writeFile(join(dir, 'tls/server.key'), pki.server.key, { mode: 0o600 });
-  await writeFile(join(dir, 'tls/clients-ca.pem'), pki.caCert);
-  await writeFile(join(dir, 'trust-jwks.json'), JSON.stringify(trust.jwks));
-  await writeFile(
-    join(dir, 'policy.json'),
-    JSON.stringify({
-      tenants: { acme: { allowedMeasurements: { measurement: [TEST_MEASUREMENT] }, residency: 'CH' } },
-    }),
-  );
-  serving = await startServer(0);
+  kyok = await createKyokServerFixture(dir, pki, trust, ['acme']);
+  serving = await kyok.start();
   port = serving.server.port;
 });
 
@@ -109,7 +73,7 @@ describe('KYOK key server down, back, then revoked while down', () => {
     await expectCode(store.unwrapKey(wrapped), 'KEYSTORE_UNAVAILABLE');
     await expectCode(store.wrapKey(kek.id, SecretKeyBytes.copyOf(randomBytes(32))), 'KEYSTORE_UNAVAILABLE');
 
-    serving = await startServer(port);
+    serving = await kyok.start(port);
     (await store.unwrapKey(wrapped)).dispose(); // the same client, not reopened
 
     await serving.close();
@@ -117,7 +81,7 @@ describe('KYOK key server down, back, then revoked while down', () => {
     // The customer revokes while the key server is down (`tresor kyok revoke --state-dir …`).
     await new RevocationList(join(dir, 'state')).revoke(parseTenantId('acme'));
     await expectCode(store.unwrapKey(wrapped), 'KEYSTORE_UNAVAILABLE');
-    serving = await startServer(port);
+    serving = await kyok.start(port);
     await expectCode(store.unwrapKey(wrapped), 'KEY_REVOKED');
     await expectCode(client().unwrapKey(wrapped), 'KEY_REVOKED');
   });

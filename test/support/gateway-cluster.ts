@@ -207,6 +207,25 @@ export async function startGatewayCluster(
   };
 }
 
+/** The trust service's document-signing keys (JWKs), fetched over TLS with the fixture's own CA. */
+export function trustDocumentKeys(
+  trust: Pick<ServingTrust, 'url' | 'caPem'>,
+): Promise<Record<string, unknown>[]> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${trust.url}/trust/v0/document-keys`, { ca: trust.caPem }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (p: Buffer) => parts.push(p));
+      res.on('end', () => {
+        resolve(
+          (JSON.parse(Buffer.concat(parts).toString('utf8')) as { keys: Record<string, unknown>[] }).keys,
+        );
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** A signed admin request to a gateway; status and JSON answer. */
 export async function gatewayAdminCall(
   gatewayUrl: string,

@@ -34,3 +34,4 @@ export {
   scrubLogValue,
 } from './log-redaction.js';
 export { newRequestId, REQUEST_ID_HEADER, verifiedClientCertificate } from './request-context.js';
+export { TokenBucket } from './token-bucket.js';

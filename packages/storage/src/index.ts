@@ -67,6 +67,7 @@ export {
   type VerifyOptions,
 } from './audit/audit-verify.js';
 export { AuditLog, type AuditLogOptions, type AuditPurge } from './audit/audit-log.js';
+export { GroupCommit, type CommitBatch } from './audit/group-commit.js';
 
 /** Usage records with sealed columns, and retention. */
 export type { FieldCipher, SealedField, TenantFieldCiphers } from './usage/field-cipher.js';

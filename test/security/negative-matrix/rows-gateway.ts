@@ -59,6 +59,17 @@ async function chunked(
 const sendChunked = async (p: PlatformEnv, parts: readonly Uint8Array[]): Promise<Expected | null> =>
   codeOf(await p.outer(OHTTP_CHUNKED_REQUEST_MEDIA_TYPE, concatBytes(...parts)));
 
+type ChunkedRequest = Awaited<ReturnType<typeof chunked>>;
+
+/** A fresh chunked request, sent as `parts` arranges its pieces (reordered, dropped, extended…). */
+const chunkedAs = async (
+  env: MatrixEnv,
+  parts: (r: ChunkedRequest) => readonly Uint8Array[],
+): Promise<Expected | null> => {
+  const p = await platform(env);
+  return sendChunked(p, parts(await chunked(p)));
+};
+
 /** A sealed known-length request (GET /v1/models), ready to send or to edit. */
 async function sealedModels(p: PlatformEnv, headers: [string, string][] = []): Promise<Uint8Array> {
   const exchange = await encapsulate(
@@ -79,6 +90,30 @@ function edited(bytes: Uint8Array, f: (copy: Uint8Array) => void): Uint8Array {
   f(copy);
   return copy;
 }
+
+/** A fresh sealed request, changed by `tamper` before it is sent to /v1/ohttp. */
+const sealedAs = async (
+  env: MatrixEnv,
+  tamper: (sealed: Uint8Array) => Uint8Array,
+): Promise<Expected | null> => {
+  const p = await platform(env);
+  return codeOf(await p.outer('message/ohttp-req', tamper(await sealedModels(p))));
+};
+
+/** Sends `request` twice: the first must be answered (else the row's set-up failed), the second is the row. */
+async function twice(request: () => Promise<Expected | null>): Promise<Expected | null> {
+  const first = await request();
+  if (first !== null) throw new Error(`matrix setup: first request refused with ${first}`);
+  return request();
+}
+
+/** A handshake capped at `version`: refused is what the row expects. */
+const tlsVersion = async (env: MatrixEnv, version: 'TLSv1.2' | 'TLSv1.1'): Promise<Expected | null> => {
+  const p = await platform(env);
+  return (await handshakeWith({ url: p.gateway.url, ca: p.cluster.gatewayCa }, version))
+    ? null
+    : 'TLS_HANDSHAKE_REFUSED';
+};
 
 /** Smuggling: exactly one response, a 400, and the connection closed — never a second request served. */
 async function smuggle(env: MatrixEnv, request: string): Promise<Expected | null> {
@@ -109,11 +144,7 @@ export const gatewayControls: readonly Control[] = [
   {
     component: gateway,
     what: 'a chunked OHTTP chat completion is answered',
-    run: async (env) => {
-      const p = await platform(env);
-      const r = await chunked(p);
-      return sendChunked(p, [r.header, ...r.chunks, r.final]);
-    },
+    run: (env) => chunkedAs(env, (r) => [r.header, ...r.chunks, r.final]),
   },
   {
     component: gateway,
@@ -233,9 +264,7 @@ export const gatewayAttacks: readonly Attack[] = [
     expect: 'RATE_LIMITED',
     run: async (env) => {
       const key = await (await platform(env)).newKey({ requestsPerMinute: 1 });
-      const first = await chatWith(env, key);
-      if (first !== null) throw new Error(`matrix setup: first request refused with ${first}`);
-      return chatWith(env, key);
+      return twice(() => chatWith(env, key));
     },
   },
   {
@@ -244,9 +273,7 @@ export const gatewayAttacks: readonly Attack[] = [
     expect: 'QUOTA_EXHAUSTED',
     run: async (env) => {
       const key = await (await platform(env)).newKey({ tokensPerDay: 5 });
-      const first = await chatWith(env, key);
-      if (first !== null) throw new Error(`matrix setup: first request refused with ${first}`);
-      return chatWith(env, key);
+      return twice(() => chatWith(env, key));
     },
   },
   {
@@ -293,66 +320,31 @@ export const gatewayAttacks: readonly Attack[] = [
     component: gateway,
     attack: 'OHTTP request under an unknown key id',
     expect: 'OHTTP_KEY_ID_UNKNOWN',
-    run: async (env) => {
-      const p = await platform(env);
-      return codeOf(
-        await p.outer(
-          'message/ohttp-req',
-          edited(await sealedModels(p), (c) => (c[0] = (c[0]! + 1) & 0xff)),
-        ),
-      );
-    },
+    run: (env) => sealedAs(env, (b) => edited(b, (c) => (c[0] = (c[0]! + 1) & 0xff))),
   },
   {
     component: gateway,
     attack: 'OHTTP request with an unoffered AEAD (ChaCha20-Poly1305)',
     expect: 'HPKE_SUITE_UNSUPPORTED',
-    run: async (env) => {
-      const p = await platform(env);
-      return codeOf(
-        await p.outer(
-          'message/ohttp-req',
-          edited(await sealedModels(p), (c) => (c[6] = 0x03)),
-        ),
-      );
-    },
+    run: (env) => sealedAs(env, (b) => edited(b, (c) => (c[6] = 0x03))),
   },
   {
     component: gateway,
     attack: 'OHTTP ciphertext with one bit flipped',
     expect: 'OHTTP_DECRYPT_FAILED',
-    run: async (env) => {
-      const p = await platform(env);
-      return codeOf(
-        await p.outer(
-          'message/ohttp-req',
-          edited(await sealedModels(p), (c) => (c[c.length - 20]! ^= 1)),
-        ),
-      );
-    },
+    run: (env) => sealedAs(env, (b) => edited(b, (c) => (c[c.length - 20]! ^= 1))),
   },
   {
     component: gateway,
     attack: 'length extension: bytes appended to a sealed request',
     expect: 'OHTTP_DECRYPT_FAILED',
-    run: async (env) => {
-      const p = await platform(env);
-      return codeOf(
-        await p.outer(
-          'message/ohttp-req',
-          concatBytes(await sealedModels(p), new TextEncoder().encode('&admin=1')),
-        ),
-      );
-    },
+    run: (env) => sealedAs(env, (b) => concatBytes(b, new TextEncoder().encode('&admin=1'))),
   },
   {
     component: gateway,
     attack: 'sealed request truncated by one byte',
     expect: 'OHTTP_DECRYPT_FAILED',
-    run: async (env) => {
-      const p = await platform(env);
-      return codeOf(await p.outer('message/ohttp-req', (await sealedModels(p)).slice(0, -1)));
-    },
+    run: (env) => sealedAs(env, (b) => b.slice(0, -1)),
   },
   {
     component: gateway,
@@ -361,9 +353,7 @@ export const gatewayAttacks: readonly Attack[] = [
     run: async (env) => {
       const p = await platform(env);
       const request = await sealedModels(p);
-      const first = codeOf(await p.outer('message/ohttp-req', request));
-      if (first !== null) throw new Error(`matrix setup: first request refused with ${first}`);
-      return codeOf(await p.outer('message/ohttp-req', request));
+      return twice(async () => codeOf(await p.outer('message/ohttp-req', request)));
     },
   },
   {
@@ -373,9 +363,7 @@ export const gatewayAttacks: readonly Attack[] = [
     run: async (env) => {
       const p = await platform(env);
       const r = await chunked(p);
-      const first = await sendChunked(p, [r.header, ...r.chunks, r.final]);
-      if (first !== null) throw new Error(`matrix setup: first request refused with ${first}`);
-      return sendChunked(p, [r.header, ...r.chunks, r.final]);
+      return twice(() => sendChunked(p, [r.header, ...r.chunks, r.final]));
     },
   },
   {
@@ -391,61 +379,39 @@ export const gatewayAttacks: readonly Attack[] = [
     component: gateway,
     attack: 'chunked request with two chunks reordered',
     expect: 'OHTTP_DECRYPT_FAILED',
-    run: async (env) => {
-      const p = await platform(env);
-      const r = await chunked(p);
-      return sendChunked(p, [r.header, r.chunks[1]!, r.chunks[0]!, r.chunks[2]!, r.final]);
-    },
+    run: (env) => chunkedAs(env, (r) => [r.header, r.chunks[1]!, r.chunks[0]!, r.chunks[2]!, r.final]),
   },
   {
     component: gateway,
     attack: 'chunked request with a chunk duplicated',
     expect: 'OHTTP_DECRYPT_FAILED',
-    run: async (env) => {
-      const p = await platform(env);
-      const r = await chunked(p);
-      return sendChunked(p, [r.header, r.chunks[0]!, r.chunks[0]!, r.chunks[1]!, r.chunks[2]!, r.final]);
-    },
+    run: (env) =>
+      chunkedAs(env, (r) => [r.header, r.chunks[0]!, r.chunks[0]!, r.chunks[1]!, r.chunks[2]!, r.final]),
   },
   {
     component: gateway,
     attack: 'chunked request with a chunk dropped',
     expect: 'OHTTP_DECRYPT_FAILED',
-    run: async (env) => {
-      const p = await platform(env);
-      const r = await chunked(p);
-      return sendChunked(p, [r.header, r.chunks[0]!, r.chunks[2]!, r.final]);
-    },
+    run: (env) => chunkedAs(env, (r) => [r.header, r.chunks[0]!, r.chunks[2]!, r.final]),
   },
   {
     component: gateway,
     attack: 'chunked request cut before its final chunk',
     expect: 'OHTTP_STREAM_TRUNCATED',
-    run: async (env) => {
-      const p = await platform(env);
-      const r = await chunked(p);
-      return sendChunked(p, [r.header, ...r.chunks]);
-    },
+    run: (env) => chunkedAs(env, (r) => [r.header, ...r.chunks]),
   },
   {
     component: gateway,
     attack: 'length extension: a chunk appended after the final chunk',
     expect: 'OHTTP_DECRYPT_FAILED',
-    run: async (env) => {
-      const p = await platform(env);
-      const r = await chunked(p);
-      return sendChunked(p, [r.header, ...r.chunks, r.final, r.chunks[0]!]);
-    },
+    run: (env) => chunkedAs(env, (r) => [r.header, ...r.chunks, r.final, r.chunks[0]!]),
   },
   {
     component: gateway,
     attack: 'oversized frame: a chunk declaring 2^30 bytes',
     expect: 'OHTTP_CHUNK_TOO_LARGE',
-    run: async (env) => {
-      const p = await platform(env);
-      const r = await chunked(p);
-      return sendChunked(p, [r.header, Uint8Array.from([0xc0, 0, 0, 0, 0x40, 0, 0, 0]), new Uint8Array(64)]);
-    },
+    run: (env) =>
+      chunkedAs(env, (r) => [r.header, Uint8Array.from([0xc0, 0, 0, 0, 0x40, 0, 0, 0]), new Uint8Array(64)]),
   },
   {
     component: gateway,
@@ -459,23 +425,13 @@ export const gatewayAttacks: readonly Attack[] = [
     component: gateway,
     attack: 'TLS 1.2 client',
     expect: 'TLS_HANDSHAKE_REFUSED',
-    run: async (env) => {
-      const p = await platform(env);
-      return (await handshakeWith({ url: p.gateway.url, ca: p.cluster.gatewayCa }, 'TLSv1.2'))
-        ? null
-        : 'TLS_HANDSHAKE_REFUSED';
-    },
+    run: (env) => tlsVersion(env, 'TLSv1.2'),
   },
   {
     component: gateway,
     attack: 'TLS 1.1 client',
     expect: 'TLS_HANDSHAKE_REFUSED',
-    run: async (env) => {
-      const p = await platform(env);
-      return (await handshakeWith({ url: p.gateway.url, ca: p.cluster.gatewayCa }, 'TLSv1.1'))
-        ? null
-        : 'TLS_HANDSHAKE_REFUSED';
-    },
+    run: (env) => tlsVersion(env, 'TLSv1.1'),
   },
   {
     component: gateway,

@@ -2,11 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ATTESTATION_BUNDLE_PATH, TresorError } from '@tresor/protocol';
 import { normaliseGatewayUrl } from '@tresor/sdk';
 import { consoleResponse, loadConsoleBuild, type ConsoleBuild } from '@tresor/gateway';
-import { isLoopback, parseListen } from './proxy.js';
+import { isLoopback, listenLocally, parseListen } from './proxy.js';
 
 /**
  * `tresor console`: the web console on this machine. Serves the console build (the same bytes and
@@ -137,25 +136,9 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     if (target === undefined) serveFile(build, config, req, res);
     else relay(gateway, options.ca, target, req, res);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new TresorError('PORT_IN_USE', `${options.listen} is already in use; pick another --listen port`)
-          : new TresorError(
-              'PROXY_BIND_REFUSED',
-              `cannot listen on ${options.listen}: ${err.code ?? err.message}`,
-            ),
-      );
-    });
-    server.listen(port, host, () => {
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const origin = await listenLocally(server, options.listen, { host, port });
   return {
-    url: `http://${shown}:${address.port}/`,
+    url: `${origin}/`,
     pageHash: build.pageHash,
     close: () =>
       new Promise<void>((resolve) => {

@@ -1,10 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { TresorError, isErrorCode } from '@tresor/protocol';
 import { ADMIN_MEDIA_TYPE, ADMIN_PREFIX, signAdminRequest } from '@tresor/trust';
 import type { CliIo } from '../io.js';
-import { httpsExchange } from './https-exchange.js';
+import { httpsEndpoint, httpsExchange } from './https-exchange.js';
 import { readAdminKey } from './trust-admin-keys.js';
 
 /** Flags every gateway admin command takes. */
@@ -38,27 +36,11 @@ export async function gatewayAdminCall(
   operation: string,
   request: unknown,
 ): Promise<Record<string, unknown>> {
-  const text = flags.url ?? io.env.TRESOR_GATEWAY_URL;
-  if (text === undefined || text === '') {
-    throw new TresorError('USAGE_INVALID', 'name the gateway with --url https://… or TRESOR_GATEWAY_URL');
-  }
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch (cause) {
-    throw new TresorError('USAGE_INVALID', `--url ${text} is not a URL`, { cause });
-  }
-  if (url.protocol !== 'https:')
-    throw new TresorError('USAGE_INVALID', 'the gateway is reached over https only');
-  const caFile = flags.ca ?? io.env.TRESOR_GATEWAY_CA;
-  let ca: string | undefined;
-  if (caFile !== undefined && caFile !== '') {
-    try {
-      ca = await readFile(resolve(io.cwd, caFile), 'utf8');
-    } catch (cause) {
-      throw new TresorError('INPUT_UNREADABLE', `cannot read the CA certificate ${caFile}`, { cause });
-    }
-  }
+  const { url, ca } = await httpsEndpoint(io, flags, {
+    name: 'the gateway',
+    urlEnv: 'TRESOR_GATEWAY_URL',
+    caEnv: 'TRESOR_GATEWAY_CA',
+  });
   const key = await readAdminKey(io, flags.key);
   const path = `${ADMIN_PREFIX}/${operation}`;
   const jws = await signAdminRequest(key, {

@@ -1,5 +1,53 @@
+import { readFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
-import type { TresorError } from '@tresor/protocol';
+import { resolve } from 'node:path';
+import { TresorError } from '@tresor/protocol';
+import type { CliIo } from '../io.js';
+
+/** A Tresor service the CLI talks to, and the CA its TLS certificate chains to (system roots when none). */
+export interface HttpsEndpoint {
+  readonly url: URL;
+  readonly ca?: string;
+}
+
+/** Where a service's `--url` and `--ca` come from when the flags are not given. */
+export interface EndpointSource {
+  /** The service as the messages name it: `the gateway`, `the trust service`. */
+  readonly name: string;
+  readonly urlEnv: string;
+  readonly caEnv: string;
+}
+
+/**
+ * The endpoint from `--url`/`--ca`, else from the source's environment variables: an https URL
+ * (USAGE_INVALID otherwise) and, when named, the CA file read relative to the working directory
+ * (INPUT_UNREADABLE when it cannot be read).
+ */
+export async function httpsEndpoint(
+  io: CliIo,
+  flags: { readonly url?: string; readonly ca?: string },
+  source: EndpointSource,
+): Promise<HttpsEndpoint> {
+  const text = flags.url ?? io.env[source.urlEnv];
+  if (text === undefined || text === '') {
+    throw new TresorError('USAGE_INVALID', `name ${source.name} with --url https://… or ${source.urlEnv}`);
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch (cause) {
+    throw new TresorError('USAGE_INVALID', `--url ${text} is not a URL`, { cause });
+  }
+  if (url.protocol !== 'https:')
+    throw new TresorError('USAGE_INVALID', `${source.name} is reached over https only`);
+  const caFile = flags.ca ?? io.env[source.caEnv];
+  if (caFile === undefined || caFile === '') return { url };
+  try {
+    return { url, ca: await readFile(resolve(io.cwd, caFile), 'utf8') };
+  } catch (cause) {
+    throw new TresorError('INPUT_UNREADABLE', `cannot read the CA certificate ${caFile}`, { cause });
+  }
+}
 
 /** What a Tresor service answered: status, media type and body text. */
 export interface HttpsAnswer {

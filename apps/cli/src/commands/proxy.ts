@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { TresorError } from '@tresor/protocol';
@@ -41,6 +41,33 @@ export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
   if (isIP(host) === 4) return host.startsWith('127.');
   return host === '::1';
+}
+
+/**
+ * Starts `server` listening on `listen` (already parsed into host and port); resolves with its
+ * `http://host:port` origin (IPv6 in brackets). A port in use is PORT_IN_USE, any other bind
+ * failure PROXY_BIND_REFUSED.
+ */
+export async function listenLocally(
+  server: Server,
+  listen: string,
+  { host, port }: { host: string; port: number },
+): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new TresorError('PORT_IN_USE', `${listen} is already in use; pick another --listen port`)
+          : new TresorError('PROXY_BIND_REFUSED', `cannot listen on ${listen}: ${err.code ?? err.message}`),
+      );
+    });
+    server.listen(port, host, () => {
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${shown}:${String(address.port)}`;
 }
 
 /** An OpenAI-shaped error body, so any OpenAI client shows it as an API error. */
@@ -135,26 +162,15 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      clearInterval(timer);
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new TresorError('PORT_IN_USE', `${options.listen} is already in use; pick another --listen port`)
-          : new TresorError(
-              'PROXY_BIND_REFUSED',
-              `cannot listen on ${options.listen}: ${err.code ?? err.message}`,
-            ),
-      );
-    });
-    server.listen(port, host, () => {
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let url: string;
+  try {
+    url = await listenLocally(server, options.listen, { host, port });
+  } catch (err) {
+    clearInterval(timer);
+    throw err;
+  }
   return {
-    url: `http://${shown}:${address.port}`,
+    url,
     client,
     reverify,
     close: () =>

@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { TresorError, isErrorCode } from '@tresor/protocol';
 import { base64ToBytes, utf8Decode } from '@tresor/crypto';
 import {
@@ -10,13 +8,10 @@ import {
   type AdminSigningKey,
 } from '@tresor/trust';
 import type { CliIo } from '../io.js';
-import { httpsExchange, type HttpsAnswer } from './https-exchange.js';
+import { httpsEndpoint, httpsExchange, type HttpsAnswer, type HttpsEndpoint } from './https-exchange.js';
 
 /** Where the trust service is and which CA its TLS certificate chains to (system roots when none is named). */
-export interface TrustEndpoint {
-  readonly url: URL;
-  readonly ca?: string;
-}
+export type TrustEndpoint = HttpsEndpoint;
 
 export interface TrustEndpointFlags {
   readonly url?: string;
@@ -28,26 +23,12 @@ const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 const TIMEOUT_MS = 30_000;
 
 /** The endpoint from `--url`/`--ca`, or TRESOR_TRUST_URL / TRESOR_TRUST_CA. */
-export async function trustEndpoint(io: CliIo, flags: TrustEndpointFlags): Promise<TrustEndpoint> {
-  const text = flags.url ?? io.env.TRESOR_TRUST_URL;
-  if (text === undefined || text === '') {
-    throw new TresorError('USAGE_INVALID', 'name the trust service with --url https://… or TRESOR_TRUST_URL');
-  }
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch (cause) {
-    throw new TresorError('USAGE_INVALID', `--url ${text} is not a URL`, { cause });
-  }
-  if (url.protocol !== 'https:')
-    throw new TresorError('USAGE_INVALID', 'the trust service is reached over https only');
-  const caFile = flags.ca ?? io.env.TRESOR_TRUST_CA;
-  if (caFile === undefined || caFile === '') return { url };
-  try {
-    return { url, ca: await readFile(resolve(io.cwd, caFile), 'utf8') };
-  } catch (cause) {
-    throw new TresorError('INPUT_UNREADABLE', `cannot read the CA certificate ${caFile}`, { cause });
-  }
+export function trustEndpoint(io: CliIo, flags: TrustEndpointFlags): Promise<TrustEndpoint> {
+  return httpsEndpoint(io, flags, {
+    name: 'the trust service',
+    urlEnv: 'TRESOR_TRUST_URL',
+    caEnv: 'TRESOR_TRUST_CA',
+  });
 }
 
 export type TrustAnswer = HttpsAnswer;

@@ -4,6 +4,7 @@ import { TresorError } from '@tresor/protocol';
 import { postgresPlaceholders } from './postgres-placeholders.js';
 import { postgresStorageError } from './postgres-errors.js';
 import type { SqlClient, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from './sql-client.js';
+import { transactionExecutor } from './transaction-executor.js';
 
 export interface PostgresOptions {
   /** `postgres://` or `postgresql://` connection URL. Never logged: it may carry a password. */
@@ -133,21 +134,10 @@ class PostgresClient implements SqlClient {
     } catch (err) {
       throw postgresStorageError(err);
     }
-    let active = true;
-    const guard = (): void => {
-      if (!active) throw new TresorError('INTERNAL_ERROR', 'a transaction executor was used after it ended');
-    };
-    const tx: SqlExecutor = {
-      dialect: 'postgres',
-      query: async (sql, params = []) => {
-        guard();
-        return (await runQuery(connection, sql, params)).rows as SqlRow[];
-      },
-      execute: async (sql, params = []) => {
-        guard();
-        return (await runQuery(connection, sql, params)).rowCount ?? 0;
-      },
-    };
+    const tx = transactionExecutor('postgres', {
+      query: async (sql, params = []) => (await runQuery(connection, sql, params)).rows as SqlRow[],
+      execute: async (sql, params = []) => (await runQuery(connection, sql, params)).rowCount ?? 0,
+    });
     let broken = false;
     // While checked out, the pool's error listener does not cover this client: a server restart
     // (FATAL: terminating connection) would otherwise be an uncaught 'error' that ends the process.
@@ -166,7 +156,7 @@ class PostgresClient implements SqlClient {
           advisoryLockKey(this.#schema, options.lock),
         ]);
       }
-      const result = await work(tx);
+      const result = await work(tx.executor);
       await runQuery(connection, 'COMMIT', []);
       return result;
     } catch (err) {
@@ -176,7 +166,7 @@ class PostgresClient implements SqlClient {
       // Statements already mapped their errors; the work's own errors pass through unchanged.
       throw err;
     } finally {
-      active = false;
+      tx.end();
       connection.off('error', onConnectionError);
       // A connection whose ROLLBACK failed is in an unknown state: destroy it, never reuse it.
       connection.release(broken);

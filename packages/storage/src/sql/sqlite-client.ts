@@ -3,8 +3,9 @@ import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { TresorError } from '@tresor/protocol';
 import { SerialQueue } from './serial-queue.js';
-import type { SqlClient, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from './sql-client.js';
+import type { SqlClient, SqlRow, SqlValue } from './sql-client.js';
 import { sqliteStorageError } from './sqlite-errors.js';
+import { QueuedSqliteClient, type SqliteConnection } from './sqlite-connection.js';
 
 export interface SqliteOptions {
   /** The database file, or `:memory:` for a private in-memory database (tests). */
@@ -47,6 +48,16 @@ export function createPrivateFile(file: string): void {
   }
 }
 
+/** Runs a statement a microtask from now, its errors mapped to catalogue codes. */
+const later = <T>(run: () => T): Promise<T> =>
+  Promise.resolve().then(() => {
+    try {
+      return run();
+    } catch (err) {
+      throw sqliteStorageError(err);
+    }
+  });
+
 function toParam(value: SqlValue): unknown {
   // better-sqlite3 binds Buffers as BLOBs; a plain Uint8Array view is wrapped without copying.
   return value instanceof Uint8Array && !Buffer.isBuffer(value)
@@ -79,107 +90,51 @@ export function openSqlite(options: SqliteOptions): SqlClient {
       cause,
     });
   }
-  return new SqliteClient(db, queueFor(options.file));
+  return new QueuedSqliteClient(new InlineConnection(db), queueFor(options.file));
 }
 
-class SqliteClient implements SqlClient {
-  readonly dialect = 'sqlite' as const;
+/** A better-sqlite3 connection on this thread; statements run a microtask after they are asked for. */
+class InlineConnection implements SqliteConnection {
   readonly #db: Database.Database;
-  readonly #queue: SerialQueue;
   readonly #statements = new Map<string, Database.Statement>();
-  #closed = false;
 
-  constructor(db: Database.Database, queue: SerialQueue) {
+  constructor(db: Database.Database) {
     this.#db = db;
-    this.#queue = queue;
   }
 
-  query(sql: string, params: readonly SqlValue[] = []): Promise<SqlRow[]> {
-    return this.#queue.run(() => this.#all(sql, params));
+  query(sql: string, params: readonly SqlValue[]): Promise<SqlRow[]> {
+    return later(() => this.#statement(sql).all(...params.map(toParam)) as SqlRow[]);
   }
 
-  execute(sql: string, params: readonly SqlValue[] = []): Promise<number> {
-    return this.#queue.run(() => this.#run(sql, params));
+  execute(sql: string, params: readonly SqlValue[]): Promise<number> {
+    return later(() => this.#statement(sql).run(...params.map(toParam)).changes);
   }
 
-  transaction<T>(options: TransactionOptions, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    return this.#queue.run(async () => {
-      this.#open();
-      let active = true;
-      const guard = (): void => {
-        if (!active)
-          throw new TresorError('INTERNAL_ERROR', 'a transaction executor was used after it ended');
-      };
-      const tx: SqlExecutor = {
-        dialect: 'sqlite',
-        query: (sql, params = []) => {
-          guard();
-          return Promise.resolve().then(() => this.#all(sql, params));
-        },
-        execute: (sql, params = []) => {
-          guard();
-          return Promise.resolve().then(() => this.#run(sql, params));
-        },
-      };
-      this.#exec(options.mode === 'write' ? 'BEGIN IMMEDIATE' : 'BEGIN DEFERRED');
-      try {
-        const result = await work(tx);
-        this.#exec('COMMIT');
-        return result;
-      } catch (err) {
-        // Statements already mapped their errors; the work's own errors pass through unchanged.
-        if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
-        throw err;
-      } finally {
-        active = false;
-      }
+  exec(sql: string): Promise<void> {
+    return later(() => {
+      this.#db.exec(sql);
+    });
+  }
+
+  rollback(): Promise<void> {
+    return Promise.resolve().then(() => {
+      if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
     });
   }
 
   close(): Promise<void> {
-    return this.#queue.run(() => {
-      if (this.#closed) return;
-      this.#closed = true;
+    return Promise.resolve().then(() => {
       this.#statements.clear();
       this.#db.close();
     });
   }
 
-  #open(): void {
-    if (this.#closed) throw new TresorError('STORAGE_UNAVAILABLE', 'the SQLite database is closed');
-  }
-
   #statement(sql: string): Database.Statement {
-    this.#open();
     let statement = this.#statements.get(sql);
     if (statement === undefined) {
       statement = this.#db.prepare(sql);
       this.#statements.set(sql, statement);
     }
     return statement;
-  }
-
-  #all(sql: string, params: readonly SqlValue[]): SqlRow[] {
-    try {
-      return this.#statement(sql).all(...params.map(toParam)) as SqlRow[];
-    } catch (err) {
-      throw sqliteStorageError(err);
-    }
-  }
-
-  #run(sql: string, params: readonly SqlValue[]): number {
-    try {
-      return this.#statement(sql).run(...params.map(toParam)).changes;
-    } catch (err) {
-      throw sqliteStorageError(err);
-    }
-  }
-
-  #exec(sql: string): void {
-    try {
-      this.#db.exec(sql);
-    } catch (err) {
-      throw sqliteStorageError(err);
-    }
   }
 }

@@ -1,9 +1,9 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { TresorError } from '@tresor/protocol';
-import { SerialQueue } from './serial-queue.js';
-import type { SqlClient, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from './sql-client.js';
+import type { SqlClient, SqlRow, SqlValue } from './sql-client.js';
 import { sqliteCodeError } from './sqlite-errors.js';
+import { QueuedSqliteClient, type SqliteConnection } from './sqlite-connection.js';
 import { createPrivateFile, queueFor, SQLITE_MEMORY, type SqliteOptions } from './sqlite-client.js';
 
 /**
@@ -118,11 +118,11 @@ export async function openSqliteInWorker(options: SqliteOptions): Promise<SqlCli
       cause,
     });
   }
-  return new SqliteWorkerClient(connection, queueFor(options.file));
+  return new QueuedSqliteClient(connection, queueFor(options.file));
 }
 
 /** One worker thread holding one connection; answers arrive in the order statements were sent. */
-class WorkerConnection {
+class WorkerConnection implements SqliteConnection {
   readonly opened: Promise<void>;
   readonly #worker: Worker;
   readonly #pending: Pending[] = [];
@@ -160,6 +160,31 @@ class WorkerConnection {
     return value;
   }
 
+  async query(sql: string, params: readonly SqlValue[]): Promise<SqlRow[]> {
+    return (await this.send('all', sql, params)) as SqlRow[];
+  }
+
+  async execute(sql: string, params: readonly SqlValue[]): Promise<number> {
+    return (await this.send('run', sql, params)) as number;
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.send('exec', sql);
+  }
+
+  /** A failed ROLLBACK leaves nothing to do: the worker's `rollback` checks whether one is open. */
+  async rollback(): Promise<void> {
+    await this.send('rollback').catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.send('close');
+    } finally {
+      await this.terminate();
+    }
+  }
+
   async terminate(): Promise<void> {
     if (!this.#exited) await this.#worker.terminate();
   }
@@ -167,85 +192,5 @@ class WorkerConnection {
   #fail(cause: unknown): void {
     this.#failure ??= new TresorError('STORAGE_UNAVAILABLE', 'the SQLite worker thread stopped', { cause });
     for (const request of this.#pending.splice(0)) request.reject(this.#failure);
-  }
-}
-
-class SqliteWorkerClient implements SqlClient {
-  readonly dialect = 'sqlite' as const;
-  readonly #connection: WorkerConnection;
-  readonly #queue: SerialQueue;
-  #closed = false;
-
-  constructor(connection: WorkerConnection, queue: SerialQueue) {
-    this.#connection = connection;
-    this.#queue = queue;
-  }
-
-  query(sql: string, params: readonly SqlValue[] = []): Promise<SqlRow[]> {
-    return this.#queue.run(() => this.#all(sql, params));
-  }
-
-  execute(sql: string, params: readonly SqlValue[] = []): Promise<number> {
-    return this.#queue.run(() => this.#run(sql, params));
-  }
-
-  transaction<T>(options: TransactionOptions, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    return this.#queue.run(async () => {
-      this.#open();
-      let active = true;
-      const guard = (): void => {
-        if (!active)
-          throw new TresorError('INTERNAL_ERROR', 'a transaction executor was used after it ended');
-      };
-      const tx: SqlExecutor = {
-        dialect: 'sqlite',
-        query: (sql, params = []) => {
-          guard();
-          return this.#all(sql, params);
-        },
-        execute: (sql, params = []) => {
-          guard();
-          return this.#run(sql, params);
-        },
-      };
-      await this.#connection.send('exec', options.mode === 'write' ? 'BEGIN IMMEDIATE' : 'BEGIN DEFERRED');
-      try {
-        const result = await work(tx);
-        active = false;
-        await this.#connection.send('exec', 'COMMIT');
-        return result;
-      } catch (err) {
-        active = false;
-        // After a failed COMMIT SQLite may have rolled back already; `rollback` checks.
-        await this.#connection.send('rollback').catch(() => undefined);
-        throw err;
-      }
-    });
-  }
-
-  close(): Promise<void> {
-    return this.#queue.run(async () => {
-      if (this.#closed) return;
-      this.#closed = true;
-      try {
-        await this.#connection.send('close');
-      } finally {
-        await this.#connection.terminate();
-      }
-    });
-  }
-
-  #open(): void {
-    if (this.#closed) throw new TresorError('STORAGE_UNAVAILABLE', 'the SQLite database is closed');
-  }
-
-  async #all(sql: string, params: readonly SqlValue[]): Promise<SqlRow[]> {
-    this.#open();
-    return (await this.#connection.send('all', sql, params)) as SqlRow[];
-  }
-
-  async #run(sql: string, params: readonly SqlValue[]): Promise<number> {
-    this.#open();
-    return (await this.#connection.send('run', sql, params)) as number;
   }
 }

@@ -5,32 +5,9 @@ import {
   TresorError,
   type ComponentEvidence,
 } from '@tresor/protocol';
+import type { TokenBucket } from '@tresor/server-kit';
 
 const NONCE = new RegExp(`^[0-9a-f]{${ATTESTATION_NONCE_HEX_LENGTH}}$`);
-
-/** A token bucket refilled continuously: cheap enough to sit in front of evidence signing. */
-export class TokenBucket {
-  readonly #rate: number;
-  readonly #now: () => number;
-  #tokens: number;
-  #last: number;
-
-  constructor(ratePerSecond: number, now: () => number = () => Date.now()) {
-    this.#rate = ratePerSecond;
-    this.#now = now;
-    this.#tokens = ratePerSecond;
-    this.#last = now();
-  }
-
-  take(): boolean {
-    const now = this.#now();
-    this.#tokens = Math.min(this.#rate, this.#tokens + ((now - this.#last) / 1000) * this.#rate);
-    this.#last = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
-  }
-}
 
 export interface AttestationRouteOptions {
   /** Fresh evidence for `nonce`. */
