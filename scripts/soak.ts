@@ -15,16 +15,28 @@
  * the interval. One process holds server and client, so the figures are the platform's and the
  * load generator's together.
  *
- * Pass: zero failed requests, and memory flat — the least-squares slope of RSS over the samples
- * after warm-up (the first `--warmup-seconds`, default 20 % of the run and at least 90 s: heap and
- * JIT grow to their steady state in the first minutes) below
- * `--max-slope` MB/min (default 2), and open descriptors at the end at most 16 above those at the
- * end of warm-up. Exit 0 pass, 1 fail, 2 usage error.
+ * Each sample also forces a full garbage collection and records the heap still in use after it
+ * ("retained heap": live objects only, so no GC sawtooth), which is what a leak grows.
+ *
+ * Pass, judged on the samples after warm-up (the first `--warmup-seconds`, default 20 % of the run
+ * and at least 90 s: heap and JIT grow to their steady state in the first minutes):
+ * - zero failed requests;
+ * - retained heap flat: its growth from the start to the end of the steady part (each end the
+ *   median of 3 samples) at most `--max-heap-growth` MB (default 4) — sound already for the 3-minute
+ *   CI run, where 1.5 minutes of steady state cannot separate an RSS trend from the GC sawtooth;
+ * - RSS flat: the least-squares slope of RSS below `--max-slope` MB/min (default 2), judged only when
+ *   the steady part lasts at least 10 minutes (shorter runs report it);
+ * - open descriptors at the end at most 16 above those at the end of warm-up.
+ * Exit 0 pass, 1 fail, 2 usage error. Needs the global `gc` (`node --expose-gc`, as the npm scripts
+ * run it); without it the flag is set at run time.
+ * `--json <file>` is rewritten after every sample, so a run that dies leaves its figures.
  */
 import { request } from 'node:https';
 import { readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { connect } from '@tresor/sdk';
 import { createNodeTransport } from '@tresor/sdk/node';
 import { CLUSTER_MODEL, gatewayAdminCall, startGatewayCluster } from '../test/support/gateway-cluster.js';
@@ -33,6 +45,8 @@ interface Sample {
   readonly t: number;
   readonly rssMb: number;
   readonly heapMb: number;
+  /** heapUsed right after a forced full GC. */
+  readonly retainedMb: number;
   readonly fds: number;
   readonly requests: number;
   readonly errors: number;
@@ -42,7 +56,7 @@ interface Sample {
 
 function usage(message: string): never {
   process.stderr.write(
-    `error USAGE_INVALID: ${message}\nfix: npm run soak -- --minutes <n> [--concurrency <n>] [--max-slope <MB/min>]\n`,
+    `error USAGE_INVALID: ${message}\nfix: npm run soak -- --minutes <n> [--concurrency <n>] [--max-heap-growth <MB>] [--max-slope <MB/min>] [--json <file>]\n`,
   );
   process.exit(2);
 }
@@ -67,6 +81,22 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
     den += (xs[i]! - mx) ** 2;
   }
   return den === 0 ? 0 : num / den;
+}
+
+/** Steady runs shorter than this report the RSS slope without judging it (GC sawtooth). */
+const MIN_RSS_JUDGED_MINUTES = 10;
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+/** The engine's full collection: `globalThis.gc` under --expose-gc, else exposed at run time. */
+function fullGc(): () => void {
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (typeof exposed === 'function') return exposed;
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -106,6 +136,7 @@ async function main(): Promise<number> {
         'sample-seconds': { type: 'string' },
         'warmup-seconds': { type: 'string' },
         'max-slope': { type: 'string' },
+        'max-heap-growth': { type: 'string' },
         json: { type: 'string' },
       },
       strict: true,
@@ -124,12 +155,14 @@ async function main(): Promise<number> {
       Math.max(sampleMs / 1000, 90, (durationMs * 0.2) / 1000),
     ) * 1000;
   const maxSlope = positive('max-slope', values['max-slope'], 2);
+  const maxHeapGrowth = positive('max-heap-growth', values['max-heap-growth'], 4);
+  const gc = fullGc();
 
   const out = (line: string): void => {
     process.stdout.write(`${line}\n`);
   };
   out(
-    `soak: ${minutes} min, ${concurrency} workers, a sample every ${sampleMs / 1000} s, warm-up ${Math.round(warmupMs / 1000)} s, RSS slope bound ${maxSlope} MB/min`,
+    `soak: ${minutes} min, ${concurrency} workers, a sample every ${sampleMs / 1000} s, warm-up ${Math.round(warmupMs / 1000)} s, retained-heap growth bound ${maxHeapGrowth} MB, RSS slope bound ${maxSlope} MB/min (judged from ${MIN_RSS_JUDGED_MINUTES} min of steady state)`,
   );
   const cluster = await startGatewayCluster();
   let exitCode = 1;
@@ -192,9 +225,18 @@ async function main(): Promise<number> {
               ...(i % 4 === 3 ? { stream: true } : {}),
             }),
           });
-          await response.text();
-          if (response.status !== 200)
-            throw Object.assign(new Error(`HTTP ${response.status}`), { code: `HTTP_${response.status}` });
+          const text = await response.text();
+          if (response.status !== 200) {
+            // The catalogue code of the refusal when the body carries one (OpenAI-style error object).
+            let code = `HTTP_${response.status}`;
+            try {
+              const refused = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
+              if (typeof refused === 'string') code = `${code} ${refused}`;
+            } catch {
+              // not JSON: the status alone
+            }
+            throw Object.assign(new Error(`HTTP ${response.status}`), { code });
+          }
         } catch (err) {
           errors++;
           totalErrors++;
@@ -209,15 +251,73 @@ async function main(): Promise<number> {
     };
     const workers = Array.from({ length: concurrency }, (_, w) => worker(w));
     const samples: Sample[] = [];
-    out('   t(s)  RSS(MB)  heap(MB)  fds  req/interval  errors  p50(ms)  p95(ms)');
+    const judge = (all: readonly Sample[]) => {
+      const steady = all.filter((s) => s.t * 1000 > warmupMs);
+      const minutesOf = steady.map((s) => s.t / 60);
+      const rssSlope = slope(
+        minutesOf,
+        steady.map((s) => s.rssMb),
+      );
+      const heapSlope = slope(
+        minutesOf,
+        steady.map((s) => s.retainedMb),
+      );
+      const retainedFirst = median(steady.slice(0, 3).map((s) => s.retainedMb));
+      const retainedLast = median(steady.slice(-3).map((s) => s.retainedMb));
+      const steadyMinutes = steady.length < 2 ? 0 : (steady.at(-1)!.t - steady[0]!.t) / 60;
+      const rssJudged = steadyMinutes >= MIN_RSS_JUDGED_MINUTES;
+      const fdsAtWarmup = steady[0]?.fds ?? 0;
+      const fdsAtEnd = steady.at(-1)?.fds ?? 0;
+      // Six samples at least: two disjoint triples for the medians.
+      const enough = steady.length >= 6;
+      const heapFlat = retainedLast - retainedFirst <= maxHeapGrowth;
+      const rssFlat = !rssJudged || rssSlope < maxSlope;
+      const fdsFlat = fdsAtEnd <= fdsAtWarmup + 16;
+      return {
+        minutes,
+        concurrency,
+        elapsedSeconds: Math.round((Date.now() - start) / 1000),
+        requests: totalRequests,
+        errors: totalErrors,
+        errorCodes: Object.fromEntries(errorCodes),
+        requestsPerSecond: totalRequests / ((Date.now() - start) / 1000),
+        warmupSeconds: warmupMs / 1000,
+        steadySamples: steady.length,
+        retainedMb: { first: retainedFirst, last: retainedLast },
+        retainedGrowthMb: retainedLast - retainedFirst,
+        maxHeapGrowthMb: maxHeapGrowth,
+        retainedSlopeMbPerMin: heapSlope,
+        rssSlopeMbPerMin: rssSlope,
+        rssJudged,
+        maxSlopeMbPerMin: maxSlope,
+        rssMb: {
+          first: steady[0]?.rssMb,
+          last: steady.at(-1)?.rssMb,
+          max: Math.max(...all.map((s) => s.rssMb)),
+        },
+        fds: { atWarmup: fdsAtWarmup, atEnd: fdsAtEnd },
+        heapFlat,
+        rssFlat,
+        fdsFlat,
+        pass: totalErrors === 0 && enough && heapFlat && rssFlat && fdsFlat,
+        samples: all,
+      };
+    };
+    const writeJson = async (result: ReturnType<typeof judge>): Promise<void> => {
+      if (values.json !== undefined) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`);
+    };
+    out('   t(s)  RSS(MB)  heap(MB)  retained(MB)  fds  req/interval  errors  p50(ms)  p95(ms)');
     while (Date.now() - start < durationMs) {
       await new Promise((resolve) => setTimeout(resolve, sampleMs));
       const sorted = [...latencies].sort((a, b) => a - b);
       const memory = process.memoryUsage();
+      gc();
+      const retained = process.memoryUsage().heapUsed;
       const sample: Sample = {
         t: Math.round((Date.now() - start) / 1000),
         rssMb: memory.rss / 1048576,
         heapMb: memory.heapUsed / 1048576,
+        retainedMb: retained / 1048576,
         fds: openFds(),
         requests,
         errors,
@@ -228,61 +328,30 @@ async function main(): Promise<number> {
       latencies = [];
       requests = 0;
       errors = 0;
+      await writeJson(judge(samples));
       out(
-        `${String(sample.t).padStart(7)}  ${sample.rssMb.toFixed(1).padStart(7)}  ${sample.heapMb.toFixed(1).padStart(8)}  ${String(sample.fds).padStart(3)}  ${String(sample.requests).padStart(12)}  ${String(sample.errors).padStart(6)}  ${sample.p50Ms.toFixed(1).padStart(7)}  ${sample.p95Ms.toFixed(1).padStart(7)}`,
+        `${String(sample.t).padStart(7)}  ${sample.rssMb.toFixed(1).padStart(7)}  ${sample.heapMb.toFixed(1).padStart(8)}  ${sample.retainedMb.toFixed(1).padStart(12)}  ${String(sample.fds).padStart(3)}  ${String(sample.requests).padStart(12)}  ${String(sample.errors).padStart(6)}  ${sample.p50Ms.toFixed(1).padStart(7)}  ${sample.p95Ms.toFixed(1).padStart(7)}`,
       );
     }
     stop = true;
     await Promise.all(workers);
     clearInterval(reattest);
 
-    const steady = samples.filter((s) => s.t * 1000 > warmupMs);
-    const rssSlope = slope(
-      steady.map((s) => s.t / 60),
-      steady.map((s) => s.rssMb),
-    );
-    const heapSlope = slope(
-      steady.map((s) => s.t / 60),
-      steady.map((s) => s.heapMb),
-    );
-    const fdsAtWarmup = steady[0]?.fds ?? 0;
-    const fdsAtEnd = steady.at(-1)?.fds ?? 0;
-    const flat = steady.length >= 2 && rssSlope < maxSlope;
-    const fdsFlat = fdsAtEnd <= fdsAtWarmup + 16;
-    const pass = totalErrors === 0 && flat && fdsFlat;
-    const result = {
-      minutes,
-      concurrency,
-      requests: totalRequests,
-      errors: totalErrors,
-      errorCodes: Object.fromEntries(errorCodes),
-      requestsPerSecond: totalRequests / ((Date.now() - start) / 1000),
-      steadySamples: steady.length,
-      rssSlopeMbPerMin: rssSlope,
-      heapSlopeMbPerMin: heapSlope,
-      maxSlopeMbPerMin: maxSlope,
-      rssMb: {
-        first: steady[0]?.rssMb,
-        last: steady.at(-1)?.rssMb,
-        max: Math.max(...samples.map((s) => s.rssMb)),
-      },
-      fds: { atWarmup: fdsAtWarmup, atEnd: fdsAtEnd },
-      pass,
-      samples,
-    };
+    const result = judge(samples);
+    const { rssSlopeMbPerMin: rssSlope, retainedGrowthMb, fds, pass } = result;
     out('');
     out(
       `${totalRequests} requests (${result.requestsPerSecond.toFixed(1)}/s), ${totalErrors} errors${totalErrors === 0 ? '' : ` ${JSON.stringify(result.errorCodes)}`}`,
     );
     out(
-      `RSS slope after warm-up: ${rssSlope.toFixed(2)} MB/min over ${steady.length} samples (bound ${maxSlope}); heap slope ${heapSlope.toFixed(2)} MB/min; open fds ${fdsAtWarmup} → ${fdsAtEnd}`,
+      `retained heap after warm-up: ${result.retainedMb.first.toFixed(1)} → ${result.retainedMb.last.toFixed(1)} MB (growth ${retainedGrowthMb.toFixed(1)}, bound ${maxHeapGrowth}); RSS slope ${rssSlope.toFixed(2)} MB/min over ${result.steadySamples} samples (${result.rssJudged ? `bound ${maxSlope}` : `not judged under ${MIN_RSS_JUDGED_MINUTES} min of steady state`}); open fds ${fds.atWarmup} → ${fds.atEnd}`,
     );
     out(
       pass
         ? 'soak: PASS'
-        : `soak: FAIL${totalErrors > 0 ? ' (errors)' : ''}${flat ? '' : ' (memory grows)'}${fdsFlat ? '' : ' (descriptors grow)'}`,
+        : `soak: FAIL${totalErrors > 0 ? ' (errors)' : ''}${result.heapFlat ? '' : ' (retained heap grows)'}${result.rssFlat ? '' : ' (RSS grows)'}${result.fdsFlat ? '' : ' (descriptors grow)'}${result.steadySamples >= 6 ? '' : ' (too few samples after warm-up)'}`,
     );
-    if (values.json !== undefined) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`);
+    await writeJson(result);
     exitCode = pass ? 0 : 1;
     await gateway.close();
     await serving.close();

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
-import { setFlagsFromString } from 'node:v8';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '@tresor/gateway';
@@ -26,11 +25,6 @@ import {
  *
  * Needs TRESOR_TEST_PG_URL and TRESOR_TEST_REDIS_URL (`npm run test:integration` starts both).
  */
-// Node 20.20.2's V8 aborted this workload ("Fatal error in , line 0 / unreachable code" in
-// Deoptimizer::DoComputeBuiltinContinuation, a crash of the whole worker) in 3 of 6 runs with
-// TurboFan on, and in none of the runs with it off: the optimizing compiler is off in this worker.
-setFlagsFromString('--no-opt');
-
 const pgUrl = process.env.TRESOR_TEST_PG_URL ?? '';
 const redisUrl = process.env.TRESOR_TEST_REDIS_URL ?? '';
 const TOTAL = 2_000;

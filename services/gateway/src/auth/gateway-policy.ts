@@ -7,7 +7,7 @@ import {
   type DetailedError,
 } from '@cedar-policy/cedar-wasm/nodejs';
 import { TresorError } from '@tresor/protocol';
-import type { ApiKeyRecord, PolicyRepository } from '@tresor/storage';
+import type { ApiKeyRecord, PolicyRecord, PolicyRepository } from '@tresor/storage';
 
 /**
  * Authorization of inner requests with Cedar (tenant × model × operation), default deny: a tenant
@@ -74,36 +74,41 @@ export function checkGatewayPolicy(text: string): void {
   }
 }
 
-/** Decides requests with each tenant's stored policy, parsed once per policy version. */
-export class GatewayAuthorizer {
-  readonly #policies: PolicyRepository;
-  readonly #cacheMs: number;
-  readonly #now: () => Date;
-  readonly #loaded = new Map<string, { id: string | null; version: number; until: number }>();
-  #counter = 0;
+/** How many decisions one authorizer remembers; the least recently used go first. */
+export const DECISION_CACHE_ENTRIES = 4096;
+let authorizers = 0;
 
-  constructor(policies: PolicyRepository, now: () => Date, cacheMs = 2_000) {
-    ensureSchema();
-    this.#policies = policies;
-    this.#now = now;
-    this.#cacheMs = cacheMs;
-  }
+/** A tenant's policy as last read: its preparsed set (null: none, or one that no longer parses). */
+interface TenantPolicy {
+  /** Numbers this parse; part of every decision key, so a new parse never sees old answers. */
+  readonly generation: number;
+  readonly parsed: boolean;
+  readonly version: number;
+  /** When the stored version is read again (the policy cache TTL). */
+  until: number;
+}
 
-  /** Drops the cached policy of a tenant (after a change through this gateway's admin API). */
-  forget(tenant: string): void {
-    this.#loaded.delete(tenant);
-  }
-
-  /** Whether `key` may run `operation` on `model`; errors and missing policies deny. */
-  async allows(key: ApiKeyRecord, operation: GatewayOperation, model: string): Promise<boolean> {
-    const policyId = await this.#policySetId(key.tenant);
-    if (policyId === null) return false;
-    const answer = statefulIsAuthorized({
+/**
+ * One Cedar evaluation, synchronous and outside any async function: V8 11.3 (Node 20) dies in
+ * `Deoptimizer::DoComputeBuiltinContinuation` ("unreachable code") when TurboFan code that inlined a
+ * JS-to-Wasm call returning `externref` (every cedar-wasm export) is lazily deoptimized while the
+ * call runs. Keeping the call in this small function, reached only on a decision-cache miss, keeps it
+ * cold: neither it nor cedar-wasm's wrapper runs often enough to be optimized. Errors deny.
+ */
+function evaluate(
+  policySetId: string,
+  key: ApiKeyRecord,
+  operation: GatewayOperation,
+  model: string,
+): { allowed: boolean; definite: boolean } {
+  let answer: ReturnType<typeof statefulIsAuthorized>;
+  try {
+    answer = statefulIsAuthorized({
       principal: { type: 'Gateway::ApiKey', id: key.id },
       action: { type: 'Gateway::Action', id: operation },
       resource: { type: 'Gateway::Model', id: model },
       context: {},
-      preparsedPolicySetId: policyId,
+      preparsedPolicySetId: policySetId,
       preparsedSchemaName: SCHEMA_NAME,
       validateRequest: false,
       entities: [
@@ -116,11 +121,75 @@ export class GatewayAuthorizer {
         { uid: { type: 'Gateway::Model', id: model }, attrs: {}, parents: [] },
       ],
     });
-    return (
-      answer.type === 'success' &&
-      answer.response.decision === 'allow' &&
-      answer.response.diagnostics.errors.length === 0
-    );
+  } catch {
+    // A trap in the wasm module: deny, and ask again next time rather than remember it.
+    return { allowed: false, definite: false };
+  }
+  const allowed =
+    answer.type === 'success' &&
+    answer.response.decision === 'allow' &&
+    answer.response.diagnostics.errors.length === 0;
+  return { allowed, definite: true };
+}
+
+/**
+ * Decides requests with each tenant's stored policy, parsed once per policy version, and remembers
+ * each decision so Cedar runs once per distinct question, not per request.
+ *
+ * A decision is a pure function of the policy set and the request (key id, tenant, scopes,
+ * operation, model; the context is empty), so it is keyed by those and by the parse it came from.
+ * The stored policy version is read again every `cacheMs` (the policy cache TTL); a new version, or
+ * {@link forget}, starts a new parse and drops that tenant's decisions. So no decision is used more
+ * than `cacheMs` after its policy was last confirmed current — the same bound as the policy cache.
+ *
+ * Each tenant's policy is preparsed under one id per authorizer, which a new version replaces inside
+ * cedar-wasm (it has no call to free a preparsed set; a fresh id per version grew its memory by the
+ * size of the policy with every change).
+ */
+export class GatewayAuthorizer {
+  readonly #policies: PolicyRepository;
+  readonly #cacheMs: number;
+  readonly #now: () => Date;
+  readonly #maxDecisions: number;
+  readonly #instance = ++authorizers;
+  readonly #loaded = new Map<string, TenantPolicy>();
+  readonly #refreshing = new Map<string, Promise<void>>();
+  /** Decisions by `generation|question`, oldest use first (a Map iterates in insertion order). */
+  readonly #decisions = new Map<string, boolean>();
+  #generation = 0;
+  #forgets = 0;
+
+  constructor(
+    policies: PolicyRepository,
+    now: () => Date,
+    cacheMs = 2_000,
+    maxDecisions = DECISION_CACHE_ENTRIES,
+  ) {
+    ensureSchema();
+    this.#policies = policies;
+    this.#now = now;
+    this.#cacheMs = cacheMs;
+    this.#maxDecisions = Math.max(1, maxDecisions);
+  }
+
+  /** How many decisions are remembered (for tests and metrics). */
+  get cachedDecisions(): number {
+    return this.#decisions.size;
+  }
+
+  /** Drops the cached policy and decisions of a tenant (after a change through this gateway's admin API). */
+  forget(tenant: string): void {
+    this.#forgets += 1;
+    const cached = this.#loaded.get(tenant);
+    this.#loaded.delete(tenant);
+    if (cached !== undefined) this.#dropGeneration(cached.generation);
+  }
+
+  /** Whether `key` may run `operation` on `model`; errors and missing policies deny. */
+  async allows(key: ApiKeyRecord, operation: GatewayOperation, model: string): Promise<boolean> {
+    const cached = this.#loaded.get(key.tenant);
+    if (cached === undefined || cached.until <= this.#now().getTime()) await this.#refresh(key.tenant);
+    return this.#decide(key, operation, model);
   }
 
   /** @throws TresorError POLICY_DENIED */
@@ -133,24 +202,83 @@ export class GatewayAuthorizer {
     }
   }
 
-  async #policySetId(tenant: string): Promise<string | null> {
+  /** Synchronous from the lookup to the answer, so the preparsed set is the one `policy` names. */
+  #decide(key: ApiKeyRecord, operation: GatewayOperation, model: string): boolean {
+    const policy = this.#loaded.get(key.tenant);
+    if (policy?.parsed !== true) return false;
+    const question = `${String(policy.generation)}|${JSON.stringify([
+      key.id,
+      key.tenant,
+      [...key.scopes].sort(),
+      operation,
+      model,
+    ])}`;
+    const known = this.#decisions.get(question);
+    if (known !== undefined) {
+      // Most recently used last.
+      this.#decisions.delete(question);
+      this.#decisions.set(question, known);
+      return known;
+    }
+    const { allowed, definite } = evaluate(this.#policySetId(key.tenant), key, operation, model);
+    if (definite) {
+      if (this.#decisions.size >= this.#maxDecisions) {
+        const oldest = this.#decisions.keys().next();
+        if (oldest.done !== true) this.#decisions.delete(oldest.value);
+      }
+      this.#decisions.set(question, allowed);
+    }
+    return allowed;
+  }
+
+  #policySetId(tenant: string): string {
+    return `gateway-${String(this.#instance)}-${tenant}`;
+  }
+
+  #dropGeneration(generation: number): void {
+    const prefix = `${String(generation)}|`;
+    for (const question of [...this.#decisions.keys()]) {
+      if (question.startsWith(prefix)) this.#decisions.delete(question);
+    }
+  }
+
+  /** One read per tenant at a time, so an older read can never land after a newer one. */
+  #refresh(tenant: string): Promise<void> {
+    const running = this.#refreshing.get(tenant);
+    if (running !== undefined) return running;
+    const refresh = this.#read(tenant).finally(() => this.#refreshing.delete(tenant));
+    this.#refreshing.set(tenant, refresh);
+    return refresh;
+  }
+
+  async #read(tenant: string): Promise<void> {
+    let record: PolicyRecord | undefined;
+    for (;;) {
+      const forgets = this.#forgets;
+      record = await this.#policies.get(tenant);
+      // forget() while reading: this read may predate the change it announces, so read again.
+      if (forgets === this.#forgets) break;
+    }
     const nowMs = this.#now().getTime();
-    const cached = this.#loaded.get(tenant);
-    if (cached !== undefined && cached.until > nowMs) return cached.id;
-    const record = await this.#policies.get(tenant);
-    if (record === undefined || record.policy.trim() === '') {
-      this.#loaded.set(tenant, { id: null, version: 0, until: nowMs + this.#cacheMs });
-      return null;
+    const version = record?.version ?? 0;
+    const current = this.#loaded.get(tenant);
+    if (current?.version === version) {
+      current.until = nowMs + this.#cacheMs;
+      return;
     }
-    if (cached?.version === record.version) {
-      this.#loaded.set(tenant, { ...cached, until: nowMs + this.#cacheMs });
-      return cached.id;
-    }
-    const id = `gateway-${tenant}-${record.version}-${++this.#counter}`;
-    const answer = preparsePolicySet(id, { staticPolicies: record.policy });
-    // A stored policy that no longer parses denies everything (fail closed).
-    const usable = answer.type === 'success' ? id : null;
-    this.#loaded.set(tenant, { id: usable, version: record.version, until: nowMs + this.#cacheMs });
-    return usable;
+    // A new version: a new parse, and the decisions of the old one go.
+    if (current !== undefined) this.#dropGeneration(current.generation);
+    // An empty or unparsable policy denies everything (fail closed). On failure cedar-wasm keeps the
+    // previous set under the id, which `parsed: false` stops anyone from asking.
+    const parsed =
+      record !== undefined &&
+      record.policy.trim() !== '' &&
+      preparsePolicySet(this.#policySetId(tenant), { staticPolicies: record.policy }).type === 'success';
+    this.#loaded.set(tenant, {
+      generation: ++this.#generation,
+      parsed,
+      version,
+      until: nowMs + this.#cacheMs,
+    });
   }
 }
