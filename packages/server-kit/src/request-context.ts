@@ -18,6 +18,14 @@ export const REQUEST_ID_HEADER = 'x-request-id';
 export function verifiedClientCertificate(request: FastifyRequest): PeerCertificate | null {
   const socket: unknown = request.raw.socket;
   if (!(socket instanceof TLSSocket) || !socket.authorized) return null;
-  const certificate = socket.getPeerCertificate();
+  // A connection's peer certificate is fixed at its handshake (TLS 1.3 has no renegotiation), so
+  // it is rendered once per connection rather than once per kept-alive request.
+  let certificate = peerCertificates.get(socket);
+  if (certificate === undefined) {
+    certificate = socket.getPeerCertificate();
+    peerCertificates.set(socket, certificate);
+  }
   return Object.keys(certificate).length === 0 ? null : certificate;
 }
+
+const peerCertificates = new WeakMap<TLSSocket, PeerCertificate>();

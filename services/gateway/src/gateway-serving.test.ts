@@ -1,5 +1,4 @@
 import { X509Certificate } from 'node:crypto';
-import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type TresorClient, type VerifiedReceipt } from '@tresor/sdk';
 import { createNodeTransport } from '@tresor/sdk/node';
@@ -8,6 +7,7 @@ import {
   CLUSTER_MODEL,
   gatewayAdminCall,
   startGatewayCluster,
+  trustDocumentKeys,
   type GatewayCluster,
 } from '../../../test/support/gateway-cluster.js';
 import type { RunningGateway } from './start-gateway-service.js';
@@ -56,7 +56,7 @@ beforeAll(async () => {
     policy: 'permit(principal in Gateway::Tenant::"acme", action, resource);',
   });
   apiKey = (await admin('api-keys/create', { tenant: 'acme' })).key as string;
-  const documentKeys = await documentKeysOverTls();
+  const documentKeys = await trustDocumentKeys(cluster.trust);
   client = await connect(gateway.url, {
     policy: {
       version: 1,
@@ -73,23 +73,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster.close();
 });
-
-/** The trust service's document keys (its TLS certificate is from the fixture's own CA). */
-async function documentKeysOverTls(): Promise<Record<string, unknown>[]> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${cluster.trust.url}/trust/v0/document-keys`, { ca: cluster.trust.caPem }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (p: Buffer) => parts.push(p));
-      res.on('end', () => {
-        resolve(
-          (JSON.parse(Buffer.concat(parts).toString('utf8')) as { keys: Record<string, unknown>[] }).keys,
-        );
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('gateway → real serving replica', () => {
   it('holds a mesh certificate from the trust service naming the gateway, and routes to the attested replica', () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { readTestdataJson } from '../../../../test/support/testdata.js';
 import { bytesToHex, hexToBytes } from '../bytes.js';
 import { HPKE_KEM, HpkeKeyPair, HpkeSuite, setupRecipient, setupSender } from '../hpke.js';
-import { nodeOhttpHpke } from './hpke-x25519.js';
+import { cachedX25519PublicKey, cachedX25519PublicKeyCount, nodeOhttpHpke } from './hpke-x25519.js';
 
 /**
  * The node:crypto HPKE base mode against the RFC 9180 Appendix A vectors (DHKEM(X25519),
@@ -186,5 +186,31 @@ describe('node:crypto HPKE refusals', () => {
     expect(await recipient.open(first)).toEqual(new Uint8Array([1]));
     expect(await recipient.open(second)).toEqual(new Uint8Array([2]));
     expect(await codeOf(() => recipient.export(new Uint8Array(0), 0))).toBe('INTERNAL_ERROR');
+  });
+});
+
+describe('recipient public key cache', () => {
+  it('imports a recipient key once and hands back the same KeyObject', async () => {
+    const pair = await HpkeKeyPair.generate();
+    const raw = pair.publicKey.toBytes();
+    const first = cachedX25519PublicKey(raw);
+    expect(cachedX25519PublicKey(raw.slice())).toBe(first);
+    expect(first.asymmetricKeyType).toBe('x25519');
+  });
+
+  it('stays bounded and tells different keys apart', async () => {
+    const keys = await Promise.all(Array.from({ length: 20 }, () => HpkeKeyPair.generate()));
+    const objects = keys.map((k) => cachedX25519PublicKey(k.publicKey.toBytes()));
+    expect(new Set(objects).size).toBe(20);
+    expect(cachedX25519PublicKeyCount()).toBeLessThanOrEqual(16);
+  });
+
+  it('still refuses a recipient key of the wrong length, cached or not', () => {
+    const suite = HpkeSuite.of({ kem: 0x20, kdf: 1, aead: 1 });
+    for (const length of [0, 31, 33]) {
+      expect(() =>
+        nodeOhttpHpke.setupBaseSender(suite, new Uint8Array(length), new Uint8Array(0), undefined),
+      ).toThrow(expect.objectContaining({ code: 'HPKE_KEY_INVALID' }));
+    }
   });
 });

@@ -12,6 +12,7 @@ import type { ApiKeyRecord, TenantRecord, TenantRepository, UsageRepository } fr
 import type { ApiKeyAuthenticator } from '../auth/api-key-authenticator.js';
 import { bearerToken } from '../auth/api-key-secret.js';
 import { GATEWAY_OPERATIONS, type GatewayAuthorizer } from '../auth/gateway-policy.js';
+import { ExpiringCache } from '../expiring-cache.js';
 import type { UsageLimiter } from '../limits/usage-limiter.js';
 import { checkRequestDate } from '../ohttp/replay-cache.js';
 import type { ReplicaPool } from '../replicas/replica-pool.js';
@@ -71,9 +72,12 @@ interface Accounting {
  */
 export class InnerApi {
   readonly #o: InnerApiOptions;
+  /** Tenant records (limits, existence), read once per 5 s like API keys rather than per request. */
+  readonly #tenants: ExpiringCache<TenantRecord | undefined>;
 
   constructor(options: InnerApiOptions) {
     this.#o = options;
+    this.#tenants = new ExpiringCache((id) => options.tenants.get(id), 5_000);
   }
 
   async handle(request: BhttpRequest, sink: ResponseSink): Promise<void> {
@@ -90,7 +94,7 @@ export class InnerApi {
       const key = await this.#o.authenticator.authenticate(
         bearerToken(headerValue(request.headers, 'authorization')),
       );
-      const tenant = await this.#o.tenants.get(key.tenant);
+      const tenant = await this.#tenants.get(key.tenant, startedMs);
       if (tenant === undefined) throw new TresorError('API_KEY_INVALID', 'the API key belongs to no tenant');
       const route = matchRoute(request.method, request.path);
       requireScope(key, route);

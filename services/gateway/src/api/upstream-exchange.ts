@@ -7,7 +7,7 @@ import {
   type BhttpRequest,
 } from '@tresor/crypto';
 import { nodeOhttpAead } from '@tresor/crypto/node';
-import { readBody } from '../replicas/mesh-client.js';
+import { readBody, systemCodeOf, transportFailureOf } from '../replicas/mesh-client.js';
 import type { Replica, ReplicaPool } from '../replicas/replica-pool.js';
 import type { VerifiedReplica } from '../replicas/replica-verifier.js';
 import { BhttpResponseReader, type BhttpResponseEvent } from './bhttp-stream.js';
@@ -20,6 +20,13 @@ const CLIENT_SIDE = new Set([
   'REQUEST_BODY_TOO_LARGE',
 ]);
 
+/** Seconds of a `Retry-After: <seconds>` header, if it has that form. */
+function retryAfterSecondsOf(value: string | string[] | undefined): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || !/^\d{1,6}$/.test(text.trim())) return undefined;
+  return Number(text.trim());
+}
+
 async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for await (const part of stream as unknown as AsyncIterable<Uint8Array>) parts.push(part);
@@ -29,9 +36,12 @@ async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
 /**
  * Sends one inner request to an attested replica: re-encapsulated (chunked OHTTP) to the HPKE key
  * its evidence binds, over mTLS to the certificate its evidence binds, and yields its Binary HTTP
- * response as events, each content chunk as soon as it authenticated. A replica that answers
- * something it should not (another TLS key, a broken stream) is taken out of rotation and the
- * caller gets UPSTREAM_FAILED.
+ * response as events, each content chunk as soon as it authenticated. Any HTTP answer shows the
+ * replica is there (a busy replica's 503 reaches the client as SERVING_BUSY with Retry-After). A
+ * replica that answers something it should not (another TLS key, a sealed stream that does not
+ * authenticate or parse) is taken out of rotation at once; transport failures go to
+ * {@link ReplicaPool.transportFailed}, which decides. The caller gets UPSTREAM_FAILED, with
+ * `details.unanswered` when the request never reached the replica (so it may go elsewhere).
  */
 export async function* exchangeWithReplica(
   pool: ReplicaPool,
@@ -56,12 +66,19 @@ export async function* exchangeWithReplica(
         bytes: sealed,
       });
     } catch (err) {
-      // Unreachable (gone, refused, no answer): out of rotation until it attests again. Nothing
-      // was answered, so the caller may send the request to another replica.
-      pool.fail(replica, 'UPSTREAM_FAILED');
+      // Gone or untrusted: out at once; slow: out after a few in a row. Only a request that cannot
+      // have reached the replica (refused, failed handshake, stale kept-alive connection) is marked
+      // unanswered for the caller to send again; a timed-out one may be running there.
+      const transport = transportFailureOf(err) ?? 'broken';
+      pool.transportFailed(replica, transport);
+      const system = systemCodeOf((err as { cause?: unknown }).cause);
       throw new TresorError('UPSTREAM_FAILED', 'the serving replica did not answer', {
         cause: err,
-        details: { unanswered: true },
+        details: {
+          unanswered: transport === 'gone' || transport === 'untrusted' || transport === 'stale',
+          transport,
+          ...(system === undefined ? {} : { system }),
+        },
       });
     }
     if (answer.peerSpkiSha256 !== attested.tlsSpkiSha256) {
@@ -72,6 +89,7 @@ export async function* exchangeWithReplica(
         'the serving replica answered with a TLS key its evidence does not bind',
       );
     }
+    pool.answered(replica);
     if (answer.status !== 200) {
       const text = Buffer.from(await readBody(answer.body, 64 * 1024)).toString('utf8');
       // Serving refuses outside the sealed channel in OpenAI's shape, {"error": {"code"}} (a bare
@@ -83,13 +101,34 @@ export async function* exchangeWithReplica(
       } catch {
         code = undefined;
       }
-      if (isErrorCode(code) && CLIENT_SIDE.has(code)) throw new TresorError(code);
-      if (answer.status >= 500 && answer.status !== 503) pool.fail(replica, 'UPSTREAM_FAILED');
+      if (isErrorCode(code) && CLIENT_SIDE.has(code)) {
+        const retryAfterSeconds = retryAfterSecondsOf(answer.body.headers['retry-after']);
+        throw new TresorError(code, undefined, {
+          ...(retryAfterSeconds === undefined ? {} : { details: { retryAfterSeconds } }),
+        });
+      }
+      // Answered, so still there: a 503 (not ready, draining) is "try again shortly", other
+      // statuses reach the client as UPSTREAM_FAILED; none of them takes the replica out.
+      if (answer.status === 503) {
+        throw new TresorError(
+          'REPLICA_UNAVAILABLE',
+          `the serving replica cannot take requests right now (HTTP 503); retry shortly`,
+        );
+      }
       throw new TresorError(
         'UPSTREAM_FAILED',
         `the serving replica refused the request (HTTP ${answer.status})`,
       );
     }
+    // A connection that breaks while the answer streams is a transport failure; anything else
+    // that goes wrong (a chunk that does not authenticate, malformed Binary HTTP) is the replica's.
+    const transport = { broken: false };
+    answer.body.once('aborted', () => {
+      transport.broken = true;
+    });
+    answer.body.once('error', () => {
+      transport.broken = true;
+    });
     const body = Readable.toWeb(answer.body) as unknown as ReadableStream<Uint8Array>;
     const plaintext = body.pipeThrough(client.responseDecapsulator);
     const reader = new BhttpResponseReader();
@@ -99,8 +138,9 @@ export async function* exchangeWithReplica(
       }
       for (const event of reader.finish()) yield event;
     } catch (err) {
+      if (transport.broken || answer.body.errored !== null) pool.transportFailed(replica, 'broken');
+      else pool.fail(replica, isTresorError(err) ? err.code : 'UPSTREAM_FAILED');
       answer.body.destroy();
-      pool.fail(replica, isTresorError(err) ? err.code : 'UPSTREAM_FAILED');
       throw new TresorError(
         'UPSTREAM_FAILED',
         'the serving replica failed while answering; the answer is incomplete',

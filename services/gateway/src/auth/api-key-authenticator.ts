@@ -1,5 +1,6 @@
 import { TresorError } from '@tresor/protocol';
 import type { ApiKeyRecord, ApiKeyRepository } from '@tresor/storage';
+import { ExpiringCache } from '../expiring-cache.js';
 import { apiKeyIdOf, apiKeyMatches } from './api-key-secret.js';
 
 /**
@@ -8,27 +9,24 @@ import { apiKeyIdOf, apiKeyMatches } from './api-key-secret.js';
  * Records are cached briefly, so a revocation takes effect everywhere within `cacheMs`.
  */
 export class ApiKeyAuthenticator {
-  readonly #keys: ApiKeyRepository;
   readonly #now: () => Date;
-  readonly #cacheMs: number;
-  readonly #cache = new Map<string, { record: ApiKeyRecord | undefined; until: number }>();
+  readonly #cache: ExpiringCache<ApiKeyRecord | undefined>;
 
   constructor(keys: ApiKeyRepository, now: () => Date, cacheMs = 5_000) {
-    this.#keys = keys;
     this.#now = now;
-    this.#cacheMs = cacheMs;
+    this.#cache = new ExpiringCache((id) => keys.get(id), cacheMs);
   }
 
   /** Forgets a cached key (after a revocation through this gateway's admin API). */
   forget(id: string): void {
-    this.#cache.delete(id);
+    this.#cache.forget(id);
   }
 
   /** @throws TresorError API_KEY_INVALID, API_KEY_EXPIRED, API_KEY_REVOKED */
   async authenticate(token: string): Promise<ApiKeyRecord> {
     const id = apiKeyIdOf(token);
     const now = this.#now();
-    const record = await this.#lookup(id, now.getTime());
+    const record = await this.#cache.get(id, now.getTime());
     if (record === undefined || !apiKeyMatches(token, record.salt, record.hash)) {
       throw new TresorError('API_KEY_INVALID', 'the API key is not valid; check it or ask for a new one');
     }
@@ -40,15 +38,6 @@ export class ApiKeyAuthenticator {
         details: { keyId: id },
       });
     }
-    return record;
-  }
-
-  async #lookup(id: string, nowMs: number): Promise<ApiKeyRecord | undefined> {
-    const cached = this.#cache.get(id);
-    if (cached !== undefined && cached.until > nowMs) return cached.record;
-    const record = await this.#keys.get(id);
-    if (this.#cache.size > 100_000) this.#cache.clear();
-    this.#cache.set(id, { record, until: nowMs + this.#cacheMs });
     return record;
   }
 }

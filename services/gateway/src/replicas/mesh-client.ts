@@ -11,6 +11,75 @@ export interface MeshTls {
   readonly key: string;
 }
 
+/**
+ * How a request to a replica failed below HTTP (TresorError `details.transport`):
+ * - `gone`: nothing answers at its address (connection refused, host unreachable, a new connection
+ *   reset or closed before any answer);
+ * - `untrusted`: the mutual TLS handshake failed, or the connection presented no certificate;
+ * - `stale`: a kept-alive connection the replica had already closed (the request never reached it);
+ * - `timeout`: no answer within the upstream timeout (slow, perhaps overloaded);
+ * - `broken`: the connection broke after the request was sent.
+ */
+export type TransportFailure = 'gone' | 'untrusted' | 'stale' | 'timeout' | 'broken';
+
+const GONE_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+]);
+
+/** Node's system or OpenSSL error code of `err`, if it has one. */
+export function systemCodeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function isTlsFailure(code: string | undefined): boolean {
+  if (code === undefined) return false;
+  return (
+    code.startsWith('ERR_SSL_') ||
+    code.startsWith('ERR_TLS_') ||
+    code.includes('CERT_') ||
+    code.endsWith('_CERT') ||
+    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
+  );
+}
+
+/**
+ * Classifies a failed request: `connected` says whether its TLS handshake had completed (always
+ * true on a reused keep-alive connection), `reused` whether the connection carried requests before.
+ */
+export function classifyTransportFailure(
+  err: unknown,
+  state: { readonly connected: boolean; readonly reused: boolean; readonly timedOut: boolean },
+): TransportFailure {
+  if (state.timedOut) return 'timeout';
+  const code = systemCodeOf(err);
+  if (code !== undefined && GONE_CODES.has(code)) return 'gone';
+  if (isTlsFailure(code)) return 'untrusted';
+  if (state.reused) return 'stale';
+  // A new connection closed before any answer: reset while connecting (or right after it).
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'gone';
+  return state.connected ? 'broken' : 'untrusted';
+}
+
+/** The transport failure a TresorError from {@link MeshClient.send} carries, if any. */
+export function transportFailureOf(err: unknown): TransportFailure | undefined {
+  if (!(err instanceof TresorError)) return undefined;
+  const kind = err.details?.transport;
+  return kind === 'gone' ||
+    kind === 'untrusted' ||
+    kind === 'stale' ||
+    kind === 'timeout' ||
+    kind === 'broken'
+    ? kind
+    : undefined;
+}
+
 /** An answer from a replica, with the SPKI hash of the certificate the TLS connection presented. */
 export interface MeshResponse {
   readonly status: number;
@@ -34,13 +103,17 @@ export class MeshClient {
   constructor(url: string, tls: MeshTls, timeoutMs: number) {
     this.url = new URL(url);
     this.#timeoutMs = timeoutMs;
-    this.#agent = MeshClient.#agentFor(tls);
+    this.#agent = MeshClient.#agentFor(tls, this.#timeoutMs);
   }
 
-  static #agentFor(tls: MeshTls): Agent {
+  static #agentFor(tls: MeshTls, timeoutMs: number): Agent {
     return new Agent({
       keepAlive: true,
       maxSockets: 256,
+      // An agent-wide timeout makes Node honour the replica's `Keep-Alive: timeout=N` hint: an idle
+      // connection is closed here a second before the replica closes it, instead of being reused
+      // just as the replica's close is on its way (a reset that used to eject the replica).
+      timeout: timeoutMs,
       // No TLS session resumption: a resumed session carries no peer certificate to compare with
       // the key the replica's evidence binds.
       maxCachedSessions: 0,
@@ -58,7 +131,7 @@ export class MeshClient {
    */
   setTls(tls: MeshTls, drainMs = this.#timeoutMs): void {
     const old = this.#agent;
-    this.#agent = MeshClient.#agentFor(tls);
+    this.#agent = MeshClient.#agentFor(tls, this.#timeoutMs);
     setTimeout(() => {
       old.destroy();
     }, drainMs).unref();
@@ -73,13 +146,21 @@ export class MeshClient {
   ): Promise<MeshResponse> {
     const target = new URL(path, this.url);
     return new Promise((resolve, reject) => {
-      const unreachable = (cause: unknown): void => {
+      let timedOut = false;
+      let connected = false;
+      const unreachable = (cause: unknown, kind?: TransportFailure): void => {
+        if (cause instanceof TresorError) {
+          reject(cause);
+          return;
+        }
+        const transport =
+          kind ?? classifyTransportFailure(cause, { connected, reused: req.reusedSocket, timedOut });
+        const system = systemCodeOf(cause);
         reject(
-          cause instanceof TresorError
-            ? cause
-            : new TresorError('UPSTREAM_FAILED', `serving replica ${this.url.host} did not answer`, {
-                cause,
-              }),
+          new TresorError('UPSTREAM_FAILED', `serving replica ${this.url.host} did not answer`, {
+            cause,
+            details: { transport, ...(system === undefined ? {} : { system }) },
+          }),
         );
       };
       const req = httpsRequest(
@@ -100,13 +181,13 @@ export class MeshClient {
           const socket = res.socket;
           if (!(socket instanceof TLSSocket)) {
             res.destroy();
-            unreachable(new Error('not a TLS connection'));
+            unreachable(new Error('not a TLS connection'), 'untrusted');
             return;
           }
           const peerSpkiSha256 = this.#peerOf(socket);
           if (peerSpkiSha256 === undefined) {
             res.destroy();
-            unreachable(new Error('the replica presented no certificate'));
+            unreachable(new Error('the replica presented no certificate'), 'untrusted');
             return;
           }
           resolve({
@@ -120,11 +201,17 @@ export class MeshClient {
       req.on('socket', (socket) => {
         if (socket instanceof TLSSocket && !this.#peers.has(socket)) {
           socket.once('secureConnect', () => {
+            connected = true;
             this.#peerOf(socket);
           });
+        } else {
+          connected = true;
         }
       });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.#timeoutMs} ms`)));
+      req.on('timeout', () => {
+        timedOut = true;
+        req.destroy(new Error(`no answer within ${this.#timeoutMs} ms`));
+      });
       req.on('error', unreachable);
       req.end(
         body === undefined

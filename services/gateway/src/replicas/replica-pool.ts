@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { TresorError, isTresorError, SERVING_ATTESTATION_PATH } from '@tresor/protocol';
 import type { Logger } from 'pino';
 import type { TrustDocumentSource } from '../attestation/trust-documents.js';
-import { MeshClient, readBody, type MeshTls } from './mesh-client.js';
+import { MeshClient, readBody, type MeshTls, type TransportFailure } from './mesh-client.js';
 import type { ReplicaVerifier, VerifiedReplica } from './replica-verifier.js';
 
 const MAX_EVIDENCE_BYTES = 8 * 1024 * 1024;
@@ -21,7 +21,27 @@ export interface Replica {
   lastError: string | null;
   /** Models it served when last attested, kept after a failure so its models are "unavailable", not "unknown". */
   knownModels: readonly string[];
+  /** Transport failures since its last answer (any HTTP status counts as an answer). */
+  transportFailures: number;
+  /** Re-probes since it left the rotation (the backoff exponent). */
+  reprobes: number;
+  /** Cancels the pending re-probe, if one is scheduled. */
+  cancelReprobe: (() => void) | undefined;
 }
+
+/** Runs `run` after `ms` (a timer that must not keep the process alive); returns a cancel function. */
+export type Delay = (ms: number, run: () => void) => () => void;
+
+const timerDelay: Delay = (ms, run) => {
+  const timer = setTimeout(run, ms);
+  timer.unref();
+  return () => {
+    clearTimeout(timer);
+  };
+};
+
+/** Consecutive timeouts or broken connections after which a replica leaves the rotation. */
+export const MAX_TRANSPORT_FAILURES = 3;
 
 export interface ReplicaPoolOptions {
   readonly urls: readonly string[];
@@ -32,13 +52,26 @@ export interface ReplicaPoolOptions {
   readonly maxAgeMs: number;
   readonly timeoutMs: number;
   readonly logger: Logger;
+  /** Consecutive slow/broken transport failures that take a replica out (default 3). */
+  readonly maxTransportFailures?: number;
+  /** First re-probe after a replica left the rotation, doubled per failed probe (default 250 ms). */
+  readonly reprobeBaseMs?: number;
+  /** Longest wait between re-probes (default 30 s). */
+  readonly reprobeMaxMs?: number;
+  /** Timer for re-probes (tests inject their own). */
+  readonly delay?: Delay;
 }
 
 /**
  * The serving replicas: attested before they get a request, re-attested periodically with a fresh
- * nonce, taken out of rotation at once when their evidence fails or expires or when they fail a
- * request, and chosen by least outstanding requests among the attested, resident replicas that
- * serve the model.
+ * nonce, and chosen by least outstanding requests among the attested, resident replicas that serve
+ * the model. A replica leaves the rotation at once when its evidence fails or expires, when it is
+ * gone (connection refused or reset while connecting) or no longer trustworthy (mTLS failure, a TLS
+ * key its evidence does not bind, a sealed answer that does not authenticate), and after
+ * `maxTransportFailures` consecutive timeouts or broken connections. Overload never takes it out:
+ * any HTTP answer (503 busy included) resets the count. A replica out of rotation is re-probed
+ * (fresh evidence, fully verified) after a bounded exponential backoff, not only by the periodic
+ * re-attestation, and returns only when its evidence verifies.
  */
 export class ReplicaPool {
   readonly #replicas: Replica[];
@@ -54,6 +87,9 @@ export class ReplicaPool {
       outstanding: 0,
       lastError: null,
       knownModels: [],
+      transportFailures: 0,
+      reprobes: 0,
+      cancelReprobe: undefined,
     }));
   }
 
@@ -110,6 +146,32 @@ export class ReplicaPool {
     this.#remove(replica, code);
   }
 
+  /** The replica answered (any HTTP status, 503 busy included): it is there; its failure run ends. */
+  answered(replica: Replica): void {
+    replica.transportFailures = 0;
+  }
+
+  /**
+   * A request to the replica failed below HTTP. Gone or untrusted: out at once. Slow or broken:
+   * out after `maxTransportFailures` in a row. A stale kept-alive connection says nothing about the
+   * replica (the request never reached it; the caller retries on a new connection).
+   * @returns whether the replica left the rotation
+   */
+  transportFailed(replica: Replica, kind: TransportFailure): boolean {
+    if (kind === 'stale') return false;
+    replica.transportFailures++;
+    const limit = this.#options.maxTransportFailures ?? MAX_TRANSPORT_FAILURES;
+    if (kind === 'gone' || kind === 'untrusted' || replica.transportFailures >= limit) {
+      this.#remove(replica, 'UPSTREAM_FAILED', kind);
+      return true;
+    }
+    this.#options.logger.info(
+      { replica: replica.verified?.id, transport: kind, failures: replica.transportFailures },
+      'serving replica did not answer a request; still in rotation',
+    );
+    return false;
+  }
+
   /** Fetches and verifies every replica's evidence with fresh nonces; returns how many are in rotation. */
   async verifyAll(): Promise<number> {
     await Promise.all(this.#replicas.map((r) => this.verify(r)));
@@ -135,6 +197,10 @@ export class ReplicaPool {
       replica.verifiedAtMs = this.#options.now().getTime();
       replica.lastError = null;
       replica.knownModels = verified.models;
+      replica.transportFailures = 0;
+      replica.reprobes = 0;
+      replica.cancelReprobe?.();
+      replica.cancelReprobe = undefined;
       if (wasOut)
         this.#options.logger.info(
           { replica: verified.id, models: verified.models.length },
@@ -171,17 +237,41 @@ export class ReplicaPool {
   }
 
   close(): void {
-    for (const r of this.#replicas) r.client.close();
+    this.#closed = true;
+    for (const r of this.#replicas) {
+      r.cancelReprobe?.();
+      r.cancelReprobe = undefined;
+      r.client.close();
+    }
   }
 
-  #remove(replica: Replica, code: string): void {
+  #closed = false;
+
+  #remove(replica: Replica, code: string, transport?: TransportFailure): void {
     if (replica.verified !== undefined) {
       this.#options.logger.warn(
-        { replica: replica.verified.id, code },
+        { replica: replica.verified.id, code, ...(transport === undefined ? {} : { transport }) },
         'serving replica taken out of rotation',
       );
     }
     replica.verified = undefined;
     replica.lastError = code;
+    replica.transportFailures = 0;
+    this.#scheduleReprobe(replica);
+  }
+
+  /** Re-probes a replica out of rotation after 250 ms, 500 ms, 1 s, … at most `reprobeMaxMs`. */
+  #scheduleReprobe(replica: Replica): void {
+    if (this.#closed || replica.cancelReprobe !== undefined) return;
+    const base = this.#options.reprobeBaseMs ?? 250;
+    const max = this.#options.reprobeMaxMs ?? 30_000;
+    const ms = Math.min(max, base * 2 ** Math.min(replica.reprobes, 30));
+    replica.reprobes++;
+    const delay = this.#options.delay ?? timerDelay;
+    replica.cancelReprobe = delay(ms, () => {
+      replica.cancelReprobe = undefined;
+      if (this.#closed || replica.verified !== undefined) return;
+      void this.verify(replica);
+    });
   }
 }
