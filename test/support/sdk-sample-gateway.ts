@@ -87,10 +87,17 @@ export interface SampleGateway {
   readonly calls: string[];
   /** Authorization headers seen inside the encryption. */
   readonly innerAuthorizations: string[];
+  /** Request bodies seen inside the encryption (test-only: what the client sent, e.g. a chat's history). */
+  readonly innerBodies: string[];
   readonly tlsSpkiSha256: string;
   readonly sampleKey: SampleSigningKey;
-  /** Replace the gateway's OHTTP key (a key rotation). */
-  rotateKey(): Promise<void>;
+  /**
+   * Replace the gateway's OHTTP key (a key rotation). `sameKeyId`: keep the key id, as a gateway
+   * restarted with a fixed id does (requests sealed to the old key then fail to decrypt).
+   */
+  rotateKey(options?: { readonly sameKeyId?: boolean }): Promise<void>;
+  /** The serving replica restarts: a new attested receipt key under the same replica id. */
+  restartServing(): Promise<void>;
   /** The most recent bundle served. */
   lastBundle(): AttestationBundle | undefined;
 }
@@ -132,14 +139,15 @@ export async function createSampleGateway(options: SampleGatewayOptions = {}): P
     alg: 'ES256',
     use: 'sig',
   };
-  const receipts = await generateKeyPair('EdDSA', { extractable: true });
-  const receiptJwk = await exportJWK(receipts.publicKey);
+  let receipts = await generateKeyPair('EdDSA', { extractable: true });
+  let receiptJwk = await exportJWK(receipts.publicKey);
   const forged = await generateKeyPair('EdDSA', { extractable: true });
   let gatewayKey: OhttpGatewayKey = createGatewayKey(1, await HpkeKeyPair.generate());
   let servingKey: OhttpGatewayKey = createGatewayKey(7, await HpkeKeyPair.generate());
   const tlsSpkiSha256 = options.tlsSpkiSha256 ?? 'c0'.repeat(32);
   const calls: string[] = [];
   const innerAuthorizations: string[] = [];
+  const innerBodies: string[] = [];
   let last: AttestationBundle | undefined;
 
   const signer = options.signDocumentsWithUnpinnedKey === true ? other.privateKey : documents.privateKey;
@@ -347,6 +355,7 @@ export async function createSampleGateway(options: SampleGatewayOptions = {}): P
         const inner = decodeBhttpRequest(decapsulated.request).message;
         const auth = inner.headers.find(([n]) => n.toLowerCase() === 'authorization');
         if (auth !== undefined) innerAuthorizations.push(auth[1]);
+        innerBodies.push(utf8Decode(inner.content));
         const answer = await api(inner.method, inner.path, inner.content);
         const content = answer.content ?? concatBytes(...(answer.events ?? []));
         const sealed = await decapsulated.responder.encapsulateResponse(
@@ -362,17 +371,19 @@ export async function createSampleGateway(options: SampleGatewayOptions = {}): P
       }
       if (type === 'message/ohttp-chunked-req' && request.body !== null) {
         let accepted;
+        const parts: Uint8Array[] = [];
         try {
+          // Read whole before answering, as the gateway does: a chunk that fails to open is refused in the clear.
           accepted = await acceptChunkedOhttpRequest(keys, request.body);
+          for await (const part of accepted.request as unknown as AsyncIterable<Uint8Array>) parts.push(part);
         } catch (err) {
           const code = (err as { code?: string }).code ?? 'OHTTP_DECRYPT_FAILED';
           return Response.json({ error: { code, message: 'refused' } }, { status: 400 });
         }
-        const parts: Uint8Array[] = [];
-        for await (const part of accepted.request as unknown as AsyncIterable<Uint8Array>) parts.push(part);
         const inner = decodeBhttpRequest(concatBytes(...parts)).message;
         const auth = inner.headers.find(([n]) => n.toLowerCase() === 'authorization');
         if (auth !== undefined) innerAuthorizations.push(auth[1]);
+        innerBodies.push(utf8Decode(inner.content));
         const answer = await api(inner.method, inner.path, inner.content);
         // Indeterinate-length Binary HTTP (RFC 9292 §3.2), one content chunk per event.
         const field = (name: string, value: string): Uint8Array =>
@@ -424,11 +435,17 @@ export async function createSampleGateway(options: SampleGatewayOptions = {}): P
     },
     calls,
     innerAuthorizations,
+    innerBodies,
     tlsSpkiSha256,
     sampleKey,
-    async rotateKey() {
-      gatewayKey = createGatewayKey(2, await HpkeKeyPair.generate());
-      servingKey = createGatewayKey(8, await HpkeKeyPair.generate());
+    async rotateKey(rotation = {}) {
+      const same = rotation.sameKeyId === true;
+      gatewayKey = createGatewayKey(same ? gatewayKey.config.keyId : 2, await HpkeKeyPair.generate());
+      servingKey = createGatewayKey(same ? servingKey.config.keyId : 8, await HpkeKeyPair.generate());
+    },
+    async restartServing() {
+      receipts = await generateKeyPair('EdDSA', { extractable: true });
+      receiptJwk = await exportJWK(receipts.publicKey);
     },
     lastBundle: () => last,
   };

@@ -5,7 +5,7 @@ import {
   type AttestationBundle,
   type ComponentEvidence,
 } from '@tresor/protocol';
-import { schemaProblem, type VerifierSet } from '@tresor/attestation';
+import { schemaProblem, type ReferenceValueSet, type VerifierSet } from '@tresor/attestation';
 import type { JSONWebKeySet } from 'jose';
 import { verifyComponentEvidence, type ComponentIdentity } from './component-evidence.js';
 import type { TresorPolicy } from './policy.js';
@@ -91,6 +91,11 @@ export interface BundleVerification {
   readonly serving: readonly ComponentIdentity[];
   /** When the oldest evidence stops being fresh enough to reuse. */
   readonly expiresAt: Date;
+  /**
+   * The release sets of the signed reference values, once their signature verified against a
+   * pinned key (empty otherwise): e.g. the web console compares its page hash with them.
+   */
+  readonly referenceValues: readonly ReferenceValueSet[];
 }
 
 /**
@@ -213,5 +218,6 @@ export async function verifyAttestationBundle(
     gateway: gateway.identity,
     serving,
     expiresAt: new Date(Math.min(oldest, now.getTime()) + policy.maxEvidenceAgeSeconds * 1000),
+    referenceValues: referenceValues.referenceValues,
   };
 }

@@ -341,3 +341,259 @@ describe('policy', () => {
     ).toThrow(/trustSignedReferenceValues/);
   });
 });
+
+/** A transport in front of the sample gateway that can refuse, tamper with or cut what it forwards. */
+function faulty(gateway: {
+  fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+}) {
+  const state = {
+    /** Answer every /v1/ohttp request with this refusal (status, code), in the clear. */
+    refuse: undefined as [number, string, (string | undefined)?] | undefined,
+    /** Break every /v1/ohttp response body after its first piece with this error. */
+    cutWith: undefined as unknown,
+    /** Replace the nonce of served attestation bundles (replayed evidence). */
+    replayBundles: false,
+    ohttpCalls: 0,
+  };
+  const fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const request = new Request(input, init);
+    if (request.signal.aborted) throw request.signal.reason;
+    const path = new URL(request.url).pathname;
+    if (path === '/v1/ohttp') {
+      state.ohttpCalls++;
+      if (state.refuse !== undefined) {
+        const [status, code, message] = state.refuse;
+        return Response.json(
+          { error: { code, message: message ?? 'refused', type: 'tresor_error' } },
+          { status },
+        );
+      }
+    }
+    const response = await gateway.fetch(request);
+    if (path === '/.well-known/tresor/attestation' && state.replayBundles) {
+      const bundle = (await response.json()) as { nonce: string };
+      return Response.json({ ...bundle, nonce: '00'.repeat(32) });
+    }
+    if (path !== '/v1/ohttp' || state.cutWith === undefined || response.body === null) return response;
+    const reader = response.body.getReader();
+    let sent = false;
+    const cut = state.cutWith;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent) {
+          controller.error(cut);
+          return;
+        }
+        const { done, value } = await reader.read();
+        if (done) controller.error(cut);
+        else controller.enqueue(value.subarray(0, Math.max(1, value.length - 1)));
+        sent = true;
+      },
+    });
+    return new Response(body, { status: response.status, headers: response.headers });
+  };
+  return { state, fetch };
+}
+
+async function faultyClient(options: SampleGatewayOptions = {}) {
+  const gateway = await createSampleGateway(options);
+  const transport = faulty(gateway);
+  const receipts: VerifiedReceipt[] = [];
+  const client = await connect(GATEWAY_URL, {
+    policy: gateway.policy,
+    fetch: transport.fetch,
+    tls: observing(gateway.tlsSpkiSha256),
+    onReceipt: (r) => receipts.push(r),
+  });
+  const attestations = () => gateway.calls.filter((c) => c === '/.well-known/tresor/attestation').length;
+  return { gateway, client, state: transport.state, attestations, receipts };
+}
+
+const chatRequest = (stream: boolean): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json', authorization: 'Bearer tr-test-key' },
+  body: JSON.stringify({ model: MODEL_ID, messages: [{ role: 'user', content: 'hi' }], stream }),
+});
+
+const failure = (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+
+describe('a gateway restarted under the client (new OHTTP key, same key id)', () => {
+  it.each([false, true])(
+    'stream=%s: the refused request is re-sent once, after one automatic re-verification',
+    async (stream) => {
+      const { gateway, client, attestations } = await faultyClient();
+      const before = client.document.time;
+      await gateway.rotateKey({ sameKeyId: true });
+      const response = await client.fetch(`${GATEWAY_URL}/v1/chat/completions`, chatRequest(stream));
+      expect(response.status).toBe(200);
+      expect(await response.text()).toContain('enclave');
+      expect(attestations()).toBe(2);
+      expect(gateway.calls.filter((c) => c === '/v1/ohttp')).toHaveLength(2);
+      expect(client.document.ok).toBe(true);
+      expect(typeof before).toBe('string');
+      // The next request goes straight to the new key.
+      await (await client.fetch(`${GATEWAY_URL}/v1/chat/completions`, chatRequest(stream))).text();
+      expect(attestations()).toBe(2);
+      expect(gateway.calls.filter((c) => c === '/v1/ohttp')).toHaveLength(3);
+    },
+  );
+
+  it.each(['OHTTP_DECRYPT_FAILED', 'OHTTP_KEY_ID_UNKNOWN'])(
+    'a second %s refusal reaches the caller with its code: one re-verification, one resend, no more',
+    async (code) => {
+      const { client, state, attestations } = await faultyClient();
+      state.refuse = [400, code];
+      const response = await client.fetch(`${GATEWAY_URL}/v1/models`);
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe(code);
+      expect(attestations()).toBe(2);
+      expect(state.ohttpCalls).toBe(2);
+    },
+  );
+
+  it.each([
+    [429, 'RATE_LIMITED', undefined],
+    [401, 'API_KEY_INVALID', undefined],
+    [400, 'OHTTP_MESSAGE_MALFORMED', 'not OHTTP_DECRYPT_FAILED nor OHTTP_KEY_ID_UNKNOWN'],
+    [502, 'UPSTREAM_FAILED', undefined],
+  ] as const)(
+    'any other refusal (%i %s) is passed on as is: no re-verification, no resend',
+    async (status, code, message) => {
+      const { client, state, attestations } = await faultyClient();
+      state.refuse = [status, code, message];
+      const response = await client.fetch(`${GATEWAY_URL}/v1/chat/completions`, chatRequest(false));
+      expect(response.status).toBe(status);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe(code);
+      expect(attestations()).toBe(1);
+      expect(state.ohttpCalls).toBe(1);
+    },
+  );
+
+  it('sends nothing again when the re-verification fails: the failed check is thrown', async () => {
+    const { client, state, attestations } = await faultyClient();
+    state.refuse = [400, 'OHTTP_DECRYPT_FAILED'];
+    state.replayBundles = true;
+    const err = await failure(client.fetch(`${GATEWAY_URL}/v1/chat/completions`, chatRequest(false)));
+    expect((err as TresorError).code).toBe('EVIDENCE_STALE');
+    expect((err as TresorError).message).toContain('No request was sent');
+    expect(attestations()).toBe(2);
+    expect(state.ohttpCalls).toBe(1);
+  });
+
+  it('concurrent requests refused together share one re-verification', async () => {
+    const { gateway, client, attestations } = await faultyClient();
+    await gateway.rotateKey({ sameKeyId: true });
+    const answers = await Promise.all(
+      [false, true, false].map(async (stream) =>
+        (await client.fetch(`${GATEWAY_URL}/v1/chat/completions`, chatRequest(stream))).text(),
+      ),
+    );
+    expect(answers.every((a) => a.includes('enclave'))).toBe(true);
+    expect(attestations()).toBe(2);
+  });
+});
+
+describe('a serving replica restarted under the client (new attested receipt key, same id)', () => {
+  it.each([false, true])(
+    'stream=%s: the receipt verifies after one automatic re-verification, with the new key',
+    async (stream) => {
+      const { gateway, client, attestations, receipts } = await faultyClient();
+      await (await client.fetch(`${GATEWAY_URL}/v1/chat/completions`, chatRequest(stream))).text();
+      const oldKey = receipts[0]?.receiptKey.x;
+      await gateway.restartServing();
+      const response = await client.fetch(`${GATEWAY_URL}/v1/chat/completions`, chatRequest(stream));
+      expect(await response.text()).toContain('enclave');
+      expect(attestations()).toBe(2);
+      expect(receipts).toHaveLength(2);
+      expect(receipts[1]?.receiptKey.x).not.toBe(oldKey);
+      expect(client.lastReceipt?.receiptKey.x).toBe(receipts[1]?.receiptKey.x);
+    },
+  );
+
+  it.each([false, true])(
+    'stream=%s: a receipt signed by a key no verification attests is refused after the one re-verification',
+    async (stream) => {
+      const { client, attestations, receipts } = await faultyClient({ forgeReceipts: true });
+      const err = await failure(
+        client.fetch(`${GATEWAY_URL}/v1/chat/completions`, chatRequest(stream)).then((r) => r.text()),
+      );
+      expect((err as TresorError).code).toBe('RECEIPT_INVALID');
+      expect((err as TresorError).message).toContain('attested receipt key');
+      expect(attestations()).toBe(2);
+      expect(receipts).toHaveLength(0);
+    },
+  );
+
+  it('a missing receipt is refused at once, without re-verifying', async () => {
+    const { client, attestations } = await faultyClient({ omitReceipts: true });
+    const err = await failure(client.fetch(`${GATEWAY_URL}/v1/chat/completions`, chatRequest(false)));
+    expect((err as TresorError).code).toBe('RECEIPT_INVALID');
+    expect(attestations()).toBe(1);
+  });
+
+  it('refuses the receipt when the re-verification itself fails (fail closed)', async () => {
+    const { gateway, client, state } = await faultyClient();
+    await gateway.restartServing();
+    state.replayBundles = true;
+    const err = await failure(client.fetch(`${GATEWAY_URL}/v1/chat/completions`, chatRequest(false)));
+    expect((err as TresorError).code).toBe('EVIDENCE_STALE');
+    expect(client.lastReceipt).toBeUndefined();
+  });
+});
+
+describe('transport failures are GATEWAY_UNREACHABLE, never a bare network error', () => {
+  it.each([
+    ['stream', true],
+    ['single-shot', false],
+  ] as const)('%s: a connection broken mid-answer says the answer is incomplete', async (_, stream) => {
+    const { client, state } = await faultyClient();
+    state.cutWith = new TypeError('network error');
+    const err = await failure(
+      client.fetch(`${GATEWAY_URL}/v1/chat/completions`, chatRequest(stream)).then((r) => r.text()),
+    );
+    expect(err).toBeInstanceOf(TresorError);
+    expect((err as TresorError).code).toBe('GATEWAY_UNREACHABLE');
+    expect((err as TresorError).message).toMatch(/the answer is incomplete/);
+    expect((err as TresorError).message).toContain('TypeError: network error');
+    expect(state.ohttpCalls).toBe(1); // no resend: the gateway may have acted on it
+  });
+
+  it('a failure before any answer says there is none', async () => {
+    const gateway = await createSampleGateway();
+    let down = false;
+    const client = await connect(GATEWAY_URL, {
+      policy: gateway.policy,
+      fetch: (input, init) =>
+        down ? Promise.reject(new TypeError('Failed to fetch')) : gateway.fetch(input, init),
+    });
+    down = true;
+    const err = await failure(client.fetch(`${GATEWAY_URL}/v1/chat/completions`, chatRequest(false)));
+    expect((err as TresorError).code).toBe('GATEWAY_UNREACHABLE');
+    expect((err as TresorError).message).toMatch(/failed before an answer arrived.*there is no answer/);
+  });
+
+  it("the caller's own abort stays an AbortError", async () => {
+    const { client, state } = await faultyClient();
+    const abort = new AbortController();
+    abort.abort();
+    const err = await failure(
+      client.fetch(`${GATEWAY_URL}/v1/chat/completions`, { ...chatRequest(false), signal: abort.signal }),
+    );
+    expect(err).not.toBeInstanceOf(TresorError);
+    expect((err as Error).name).toBe('AbortError');
+    expect(state.ohttpCalls).toBe(0);
+  });
+
+  it('a refused TLS key or a decryption failure keeps its own code', async () => {
+    const { client, state } = await faultyClient();
+    state.cutWith = new TresorError('TLS_KEY_MISMATCH', 'test');
+    const err = await failure(
+      client.fetch(`${GATEWAY_URL}/v1/chat/completions`, chatRequest(true)).then((r) => r.text()),
+    );
+    expect((err as TresorError).code).toBe('TLS_KEY_MISMATCH');
+  });
+});

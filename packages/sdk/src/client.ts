@@ -27,9 +27,10 @@ import { parseAttestationBundle, verifyAttestationBundle, type BundleVerificatio
 import { sha256Hex } from './component-evidence.js';
 import { parseTresorPolicy, type TresorPolicy } from './policy.js';
 import { readStreamedBhttpResponse } from './bhttp-response-stream.js';
-import { verifyReceipt, type VerifiedReceipt } from './receipts.js';
+import { receiptNeedsFreshReplicas, verifyReceipt, type VerifiedReceipt } from './receipts.js';
 import { sseReceiptSplitter } from './sse-receipt.js';
 import { DOCUMENT_KEYS_PATH, pinnedDocumentKeys } from './trust-documents.js';
+import { incompleteAnswer, mapBodyErrors, mapTransportError, noAnswer } from './transport-errors.js';
 import {
   VERIFICATION_DOCUMENT_VERSION,
   failedChecks,
@@ -129,10 +130,20 @@ function randomNonce(): string {
   return bytesToHex(crypto.getRandomValues(new Uint8Array(32)));
 }
 
-async function readLimited(response: Response, limit: number, what: string): Promise<Uint8Array> {
+async function readLimited(
+  response: Response,
+  limit: number,
+  what: string,
+  origin: string,
+): Promise<Uint8Array> {
   const declared = Number(response.headers.get('content-length') ?? '0');
   if (declared > limit) throw new TresorError('VERIFICATION_FAILED', `${what} is larger than ${limit} bytes`);
-  const bytes = new Uint8Array(await response.arrayBuffer());
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await response.arrayBuffer());
+  } catch (cause) {
+    throw mapTransportError(cause, null, (c) => incompleteAnswer(origin, c));
+  }
   if (bytes.length > limit)
     throw new TresorError('VERIFICATION_FAILED', `${what} is larger than ${limit} bytes`);
   return bytes;
@@ -175,7 +186,7 @@ export async function verifyGateway(
   let bundleJson: unknown;
   try {
     bundleJson = JSON.parse(
-      utf8Decode(await readLimited(response, MAX_BUNDLE_BYTES, 'the attestation bundle')),
+      utf8Decode(await readLimited(response, MAX_BUNDLE_BYTES, 'the attestation bundle', base.origin)),
     );
   } catch (cause) {
     if (cause instanceof TresorError) throw cause;
@@ -192,7 +203,7 @@ export async function verifyGateway(
             headers: { accept: 'application/json' },
           });
           return JSON.parse(
-            utf8Decode(await readLimited(res, 64 * 1024, 'the trust service JWKS')),
+            utf8Decode(await readLimited(res, 64 * 1024, 'the trust service JWKS', new URL(trustUrl).origin)),
           ) as unknown;
         },
   );
@@ -296,6 +307,12 @@ export async function connect(gatewayUrl: string, options: ConnectOptions): Prom
     return state;
   };
   const current = async (): Promise<Verified> => (clock().getTime() >= state.expiresAt ? reverify() : state);
+  /**
+   * A verification with another key than `stale`: the one another request already made since
+   * (complete, with its own fresh nonce) when its key differs, else a new one now.
+   */
+  const newerThan = async (stale: Verified): Promise<Verified> =>
+    state !== stale && !equalBytes(state.keyConfigBytes, stale.keyConfigBytes) ? state : reverify();
 
   const checkKeyConfig = async (): Promise<VerificationDocument> => {
     const res = await transport(at(base, OHTTP_KEYS_PATH), {
@@ -361,7 +378,17 @@ export async function connect(gatewayUrl: string, options: ConnectOptions): Prom
           );
         return;
       }
-      accept(await verifyReceipt(jws, verified.bundle.serving, { requestSha256, responseSha256 }));
+      const expected = { requestSha256, responseSha256 };
+      try {
+        accept(await verifyReceipt(jws, verified.bundle.serving, expected));
+      } catch (error) {
+        // A replica that restarted since this client verified signs with a new attested key under
+        // the same id: verify the gateway again (its bundle carries every replica's evidence, fresh
+        // for a new nonce) and check the receipt once more, against that verification only.
+        if (!receiptNeedsFreshReplicas(error)) throw error;
+        const fresh = await reverify();
+        accept(await verifyReceipt(jws, fresh.bundle.serving, expected));
+      }
     };
 
     const aead: OhttpAeadOptions = options.ohttpAead === undefined ? {} : { aead: options.ohttpAead };
@@ -369,9 +396,11 @@ export async function connect(gatewayUrl: string, options: ConnectOptions): Prom
       const outer = streaming
         ? await sendChunked(transport, base, verified.keyConfig, inner, request.signal, aead)
         : await sendSingle(transport, base, verified.keyConfig, inner, request.signal, aead);
-      if (outer.kind === 'key-unknown' && attempt === 0) {
-        // The gateway rotated its key: verify the new one, then send again (sealed to it).
-        verified = await reverify();
+      if (outer.kind === 'refused' && attempt === 0 && UNOPENED_REFUSALS.has(outer.code)) {
+        // Refused in the clear before the gateway could open the request (its key changed: a
+        // rotation, or a restart): nothing was accepted, so verify the gateway again and send
+        // once more, sealed to the newly attested key. A second refusal reaches the caller.
+        verified = await newerThan(verified);
         continue;
       }
       if (outer.kind !== 'ok') return outer.response;
@@ -427,9 +456,18 @@ function isStreamRequest(body: Uint8Array): boolean {
   }
 }
 
+/**
+ * Refusals that mean the gateway could not open the request at all (no key with that id, or the
+ * key under that id is not the one it was sealed to): safe to send again, sealed to a new key.
+ */
+const UNOPENED_REFUSALS: ReadonlySet<string | undefined> = new Set([
+  'OHTTP_KEY_ID_UNKNOWN',
+  'OHTTP_DECRYPT_FAILED',
+]);
+
 type Outer =
-  | { kind: 'key-unknown'; response: Response }
-  | { kind: 'error'; response: Response }
+  /** Answered in the clear (bad key id, rate limit, …), with the catalogue code of its body. */
+  | { kind: 'refused'; code: string | undefined; response: Response }
   | {
       kind: 'ok';
       head: Promise<{ status: number; headers: readonly BhttpField[] }>;
@@ -453,16 +491,30 @@ async function post(
       signal,
     });
   } catch (cause) {
-    if (cause instanceof TresorError) throw cause;
-    throw new TresorError('GATEWAY_UNREACHABLE', `could not reach ${base.origin}${OHTTP_PATH}`, { cause });
+    throw mapTransportError(cause, signal, (c) => noAnswer(base.origin, c));
   }
 }
 
 /** A response outside the encryption is the gateway's own refusal (bad key id, rate limit, …): passed on as is. */
-async function outerError(response: Response): Promise<Outer> {
-  const text = await response.text();
+async function outerError(response: Response, origin: string, signal: AbortSignal): Promise<Outer> {
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (cause) {
+    throw mapTransportError(cause, signal, (c) => incompleteAnswer(origin, c));
+  }
   const copy = new Response(text, { status: response.status, headers: response.headers });
-  return { kind: text.includes('OHTTP_KEY_ID_UNKNOWN') ? 'key-unknown' : 'error', response: copy };
+  return { kind: 'refused', code: refusalCode(text), response: copy };
+}
+
+/** The `error.code` of an OpenAI-shaped error body, if it is one. */
+function refusalCode(text: string): string | undefined {
+  try {
+    const code = (JSON.parse(text) as { error?: { code?: unknown } } | null)?.error?.code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function sendSingle(
@@ -487,9 +539,14 @@ async function sendSingle(
     signal,
   );
   if (!response.ok || !(response.headers.get('content-type') ?? '').startsWith(OHTTP_RESPONSE_MEDIA_TYPE)) {
-    return outerError(response);
+    return outerError(response, base.origin, signal);
   }
-  const sealed = new Uint8Array(await response.arrayBuffer());
+  let sealed: Uint8Array;
+  try {
+    sealed = new Uint8Array(await response.arrayBuffer());
+  } catch (cause) {
+    throw mapTransportError(cause, signal, (c) => incompleteAnswer(base.origin, c));
+  }
   if (sealed.length > MAX_RESPONSE_BYTES)
     throw new TresorError('OHTTP_MESSAGE_MALFORMED', 'the sealed response is too large');
   const message = decodeBhttpResponse(await context.decapsulateResponse(sealed)).message;
@@ -532,9 +589,10 @@ async function sendChunked(
     response.body === null ||
     !(response.headers.get('content-type') ?? '').startsWith(OHTTP_CHUNKED_RESPONSE_MEDIA_TYPE)
   ) {
-    return outerError(response);
+    return outerError(response, base.origin, signal);
   }
-  const { head, body } = readStreamedBhttpResponse(response.body.pipeThrough(client.responseDecapsulator));
+  const received = mapBodyErrors(response.body, signal, (c) => incompleteAnswer(base.origin, c));
+  const { head, body } = readStreamedBhttpResponse(received.pipeThrough(client.responseDecapsulator));
   await head;
   return { kind: 'ok', head, body };
 }

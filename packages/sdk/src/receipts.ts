@@ -24,8 +24,28 @@ const claimsSchema = z.object({
   iat: z.number().int().nonnegative(),
 });
 
-function invalid(message: string, cause?: unknown): TresorError {
-  return new TresorError('RECEIPT_INVALID', message, cause === undefined ? {} : { cause });
+/**
+ * Why a receipt did not match the replicas this client verified, where a newer verification may
+ * explain it: the replica is not in it (new id), its receipt key changed (a restart: a new attested
+ * key under the same id), or it loaded another model. The client re-verifies once on these, and
+ * only on these (`receiptNeedsFreshReplicas`); every other mismatch is refused at once.
+ */
+export type ReplicaMismatch = 'replica-unknown' | 'receipt-key-changed' | 'model-unattested';
+
+function invalid(message: string, cause?: unknown, mismatch?: ReplicaMismatch): TresorError {
+  return new TresorError('RECEIPT_INVALID', message, {
+    ...(cause === undefined ? {} : { cause }),
+    ...(mismatch === undefined ? {} : { details: { replicaMismatch: mismatch } }),
+  });
+}
+
+/** True when `error` is a RECEIPT_INVALID that a fresh verification of the replicas might resolve. */
+export function receiptNeedsFreshReplicas(error: unknown): boolean {
+  return (
+    error instanceof TresorError &&
+    error.code === 'RECEIPT_INVALID' &&
+    typeof error.details?.replicaMismatch === 'string'
+  );
 }
 
 /** What the receipt must say, as far as the verifier knows it. */
@@ -63,6 +83,8 @@ export async function verifyReceipt(
   if (replica === undefined) {
     throw invalid(
       `the receipt names replica ${JSON.stringify(replicaId ?? null)}, which is not among the attested serving replicas`,
+      undefined,
+      'replica-unknown',
     );
   }
   const key = replica.receiptKey;
@@ -77,6 +99,7 @@ export async function verifyReceipt(
     throw invalid(
       `the receipt's signature does not verify with replica ${replica.id}'s attested receipt key`,
       cause,
+      'receipt-key-changed',
     );
   }
   const parsed = claimsSchema.safeParse(JSON.parse(utf8Decode(payload)));
@@ -90,6 +113,8 @@ export async function verifyReceipt(
   if (model === undefined)
     throw invalid(
       `the receipt names model digest ${claims.modelSha256.slice(0, 16)}…, which replica ${replica.id} did not attest as loaded`,
+      undefined,
+      'model-unattested',
     );
   const same = (what: string, seen: string, wanted: string | undefined): void => {
     if (wanted !== undefined && seen !== wanted)

@@ -67,6 +67,9 @@ function isCode(code: string): code is TresorError['code'] {
   }
 }
 
+/** Typed alone on a line, ends the interactive chat (as do an empty line and end of input). */
+export const EXIT_COMMAND = '/exit';
+
 /** `tresor chat <gateway-url> --model <id> [prompt]`. */
 export async function chatCommand(
   gatewayUrl: string,
@@ -94,9 +97,9 @@ export async function chatCommand(
   const input = (io as CliIo & { stdin?: NodeJS.ReadableStream }).stdin ?? process.stdin;
   const lines = createInterface({ input, terminal: false });
   const history: Message[] = [];
-  io.stdout.write(`verified ${client.gatewayUrl}; type a message, an empty line or Ctrl-D ends\n> `);
+  io.stdout.write(`verified ${client.gatewayUrl}; type a message; /exit, an empty line or Ctrl-D ends\n> `);
   for await (const line of lines) {
-    if (line.trim() === '') break;
+    if (line.trim() === '' || line.trim() === EXIT_COMMAND) break;
     history.push({ role: 'user', content: line });
     const answer = await streamChat(client, model, apiKey, history, write);
     history.push({ role: 'assistant', content: answer });

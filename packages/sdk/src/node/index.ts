@@ -12,6 +12,7 @@ import { TresorError } from '@tresor/protocol';
 import type { OhttpAeadBackend } from '@tresor/crypto';
 import { nodeOhttpAead } from '@tresor/crypto/node';
 import type { FetchFunction, TlsBinding } from '../index.js';
+import { incompleteAnswer, mapBodyErrors, mapTransportError, noAnswer } from '../transport-errors.js';
 
 export interface NodeTransportOptions {
   /** Extra trusted CA certificates (PEM), e.g. a local stack's CA (`--ca`). */
@@ -81,15 +82,25 @@ export function createNodeTransport(options: NodeTransportOptions = {}): NodeTra
           }
           const status = res.statusCode ?? 502;
           const nullBody = status === 204 || status === 304 || request.method === 'HEAD';
+          // A connection that breaks mid-answer (`aborted`, ECONNRESET) errors the body with
+          // GATEWAY_UNREACHABLE saying the answer is incomplete, not a bare `Error: aborted`.
           const response = new Response(
-            nullBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>),
+            nullBody
+              ? null
+              : mapBodyErrors(Readable.toWeb(res) as ReadableStream<Uint8Array>, request.signal, (c) =>
+                  incompleteAnswer(url.origin, c),
+                ),
             { status, headers: responseHeaders },
           );
           if (spki !== undefined) observed.set(response, spki);
           resolve(response);
         },
       );
-      req.on('error', reject);
+      // Before an answer: ECONNREFUSED, ECONNRESET, `socket hang up`, a TLS failure.
+      req.on('error', (error) => {
+        const mapped = mapTransportError(error, request.signal, (c) => noAnswer(url.origin, c));
+        reject(mapped instanceof Error ? mapped : error);
+      });
       const write = (): void => {
         if (body !== null) req.write(body);
         req.end();

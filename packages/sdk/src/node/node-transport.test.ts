@@ -1,3 +1,5 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TresorError } from '@tresor/protocol';
@@ -77,5 +79,118 @@ describe('Node transport: TLS key binding over a real TLS connection', () => {
     );
     expect((err as TresorError).code).toBe('TLS_KEY_MISMATCH');
     expect(gateway.calls).not.toContain('/v1/ohttp');
+  });
+});
+
+describe('Node transport: broken connections are GATEWAY_UNREACHABLE', () => {
+  const opened: Server[] = [];
+  afterEach(async () => {
+    await Promise.all(
+      opened.splice(0).map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.closeAllConnections();
+            s.close(() => {
+              resolve();
+            });
+          }),
+      ),
+    );
+  });
+
+  /** A plain HTTP server on loopback answering with `handler`; resolves with its URL. */
+  async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+    const server = createServer(handler);
+    opened.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  const failure = (promise: Promise<unknown>): Promise<unknown> =>
+    promise.then(
+      () => null,
+      (e: unknown) => e,
+    );
+
+  /** Sends the head and part of a chunked body, then drops the connection (the gateway killed mid-answer). */
+  const diesMidAnswer = (req: IncomingMessage, res: ServerResponse): void => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'message/ohttp-chunked-res' });
+    res.write('first part of the answer', () => {
+      setImmediate(() => res.socket?.destroy());
+    });
+  };
+
+  it.each(['POST', 'GET'])(
+    '%s: a connection dropped mid-answer errors the body: the answer is incomplete',
+    async (method) => {
+      const url = await serve(diesMidAnswer);
+      const response = await createNodeTransport().fetch(`${url}/v1/ohttp`, {
+        method,
+        ...(method === 'POST' ? { body: 'sealed' } : {}),
+      });
+      expect(response.status).toBe(200);
+      const err = await failure(response.text());
+      expect(err).toBeInstanceOf(TresorError);
+      expect((err as TresorError).code).toBe('GATEWAY_UNREACHABLE');
+      expect((err as TresorError).message).toMatch(/the answer is incomplete/);
+      expect((err as TresorError).message).toMatch(/aborted|ECONNRESET/);
+    },
+  );
+
+  it('a connection dropped before any answer (socket hang up) says there is no answer', async () => {
+    const url = await serve((req) => {
+      req.socket.destroy();
+    });
+    const err = await failure(createNodeTransport().fetch(`${url}/v1/ohttp`, { method: 'POST', body: 'x' }));
+    expect((err as TresorError).code).toBe('GATEWAY_UNREACHABLE');
+    expect((err as TresorError).message).toMatch(/before an answer arrived \((ECONNRESET|socket hang up)/);
+    expect((err as TresorError).message).toMatch(/there is no answer/);
+  });
+
+  it('a refused connection (ECONNREFUSED) says there is no answer', async () => {
+    const url = await serve(() => undefined);
+    const server = opened.pop()!;
+    await new Promise<void>((resolve) => {
+      server.close(() => {
+        resolve();
+      });
+    });
+    const err = await failure(createNodeTransport().fetch(`${url}/v1/ohttp`, { method: 'POST', body: 'x' }));
+    expect((err as TresorError).code).toBe('GATEWAY_UNREACHABLE');
+    expect((err as TresorError).message).toContain('ECONNREFUSED');
+  });
+
+  it('a complete answer reads as usual, and the caller’s own abort stays an AbortError', async () => {
+    const url = await serve((req, res) => {
+      req.resume();
+      res.end('whole answer');
+    });
+    const transport = createNodeTransport();
+    expect(await (await transport.fetch(`${url}/x`)).text()).toBe('whole answer');
+    const abort = new AbortController();
+    abort.abort();
+    const err = await failure(transport.fetch(`${url}/x`, { signal: abort.signal }));
+    expect(err).not.toBeInstanceOf(TresorError);
+    expect((err as Error).name).toBe('AbortError');
+  });
+
+  it('the caller’s abort mid-answer stays an AbortError', async () => {
+    let release: (() => void) | undefined;
+    const url = await serve((req, res) => {
+      req.resume();
+      res.writeHead(200);
+      res.write('part');
+      release = () => res.end();
+    });
+    const abort = new AbortController();
+    const response = await createNodeTransport().fetch(`${url}/x`, { signal: abort.signal });
+    const reader = response.body!.getReader();
+    await reader.read();
+    abort.abort();
+    const err = await failure(reader.read());
+    expect(err).not.toBeInstanceOf(TresorError);
+    expect((err as Error).name).toBe('AbortError');
+    release?.();
   });
 });
