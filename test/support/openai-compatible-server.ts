@@ -39,6 +39,8 @@ export interface OpenAiCompatibleServerOptions {
   readonly now?: () => number;
   /** Listen on a Unix socket instead of 127.0.0.1. */
   readonly socketPath?: string;
+  /** The 127.0.0.1 port; default a free one. */
+  readonly port?: number;
 }
 
 const tokenizeBody = z.object({ model: z.string().min(1), prompt: z.string() });
@@ -117,7 +119,7 @@ export async function startOpenAiCompatibleServer(
     await app.listen({ path: options.socketPath });
     return { url: `unix:${options.socketPath}`, close: () => app.close() };
   }
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('server has no TCP address');
   return { url: `http://127.0.0.1:${address.port}`, close: () => app.close() };

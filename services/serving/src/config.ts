@@ -54,11 +54,25 @@ const engineSchema = z.discriminatedUnion('kind', [
   z
     .strictObject({
       kind: z.literal('openai-upstream'),
+      /** An upstream already running in the pod (it loads its own weights). */
       url: z.url({ protocol: /^https?$/ }).optional(),
       socketPath: z.string().min(1).optional(),
+      /**
+       * Or: the upstream the replica starts itself on the decrypted sealed model, as argv with
+       * `{model}`, `{modelId}` and `{port}` or `{socket}` (engines/upstream-process.ts).
+       */
+      command: z.array(z.string().min(1).max(4096)).min(1).max(256).optional(),
+      readyTimeoutSeconds: z.number().int().positive().max(7200).default(600),
+      /** How long the plaintext stays in the child's folder: until it exits, or until it answers. */
+      keepModelFile: z.enum(['while-running', 'until-ready']).default('while-running'),
+      modelFileName: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a file name')
+        .default('model.gguf'),
+      env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
     })
-    .refine((e) => (e.url === undefined) !== (e.socketPath === undefined), {
-      message: 'name exactly one of url and socketPath',
+    .refine((e) => [e.url, e.socketPath, e.command].filter((value) => value !== undefined).length === 1, {
+      message: 'name exactly one of url, socketPath and command',
     }),
   z.strictObject({
     kind: z.literal('echo'),
@@ -111,6 +125,18 @@ export const servingConfigSchema = z
       .strictObject({
         /** Refuse to become ready without a GPU in confidential-computing mode. */
         requireGpu: z.boolean().default(false),
+        /** `none`: no GPU evidence; `command`: a local attestation command (evidence/gpu-command-source.ts). */
+        source: z.enum(['none', 'command']).default('none'),
+        /** argv with `{nonce}`, e.g. nvattest collect-evidence --device gpu --nonce {nonce} --format json. */
+        command: z.array(z.string().min(1).max(4096)).min(1).max(64).optional(),
+        timeoutSeconds: z.number().int().positive().max(600).default(60),
+      })
+      .refine((gpu) => (gpu.source === 'command') === (gpu.command !== undefined), {
+        message: 'source "command" needs command (with {nonce}); source "none" takes none',
+      })
+      .refine((gpu) => gpu.command === undefined || gpu.command.some((part) => part.includes('{nonce}')), {
+        message: 'the GPU attestation command must pass {nonce}',
+        path: ['command'],
       })
       .prefault({}),
     models: z.array(modelSchema).max(64).default([]),

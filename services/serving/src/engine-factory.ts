@@ -1,10 +1,12 @@
 import { open } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { TresorError } from '@tresor/protocol';
 import type { ServingEngineConfig } from './config.js';
 import type { Engine } from './engine/engine.js';
 import { createEchoEngine } from './engines/echo-engine.js';
 import { createLlamaEngine } from './engines/llama-engine.js';
 import { createOpenAiUpstreamEngine } from './engines/openai-upstream-engine.js';
+import { checkUpstreamCommand, startUpstreamProcess } from './engines/upstream-process.js';
 
 /** A decrypted model handed to an engine. */
 export interface EngineModelFile {
@@ -59,12 +61,31 @@ export const defaultEngineFactory: EngineFactory = async (models, config) => {
         ...(config.threads === undefined ? {} : { threads: config.threads }),
       });
     case 'openai-upstream': {
-      // The upstream (vLLM in the same pod) loads its own weights; sealed models listed here are
-      // decrypted and checked but not handed over (docs/serving.md, "Engines").
+      if (config.command !== undefined) {
+        // The replica starts the upstream itself on the decrypted model (engines/upstream-process.ts).
+        const [model, ...others] = models;
+        if (model === undefined || others.length > 0) {
+          throw new TresorError(
+            'CONFIG_INVALID',
+            `engine.command starts one upstream server for one sealed model; this replica has ${String(models.length)} (run one replica per model)`,
+          );
+        }
+        checkUpstreamCommand(config.command);
+        return startUpstreamProcess({
+          command: config.command,
+          model,
+          workDir: dirname(model.path),
+          modelFileName: config.modelFileName,
+          keepModelFile: config.keepModelFile,
+          readyTimeoutMs: config.readyTimeoutSeconds * 1000,
+          ...(config.env === undefined ? {} : { env: config.env }),
+        });
+      }
+      // An upstream already running loads its own weights; sealed models need engine.command.
       if (models.length > 0) {
         throw new TresorError(
           'CONFIG_INVALID',
-          'the openai-upstream engine loads its own models; list no sealed models for it',
+          'an openai-upstream engine given by url or socketPath loads its own models; to serve sealed models, give engine.command so the replica starts the upstream on the decrypted model',
         );
       }
       return createOpenAiUpstreamEngine(

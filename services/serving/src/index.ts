@@ -30,6 +30,11 @@ export { defaultEngineFactory, type EngineFactory, type EngineModelFile } from '
 export type { CpuTee, EvidenceSource } from './evidence/evidence-source.js';
 export { noGpu, type GpuEvidence, type GpuEvidenceSource } from './evidence/gpu-evidence.js';
 export {
+  commandGpuEvidenceSource,
+  gpuEvidenceSourceOf,
+  type CommandGpuEvidenceOptions,
+} from './evidence/gpu-command-source.js';
+export {
   openConfigfsTsmSource,
   parseSnpCertificateTable,
   type ConfigfsTsmOptions,
@@ -52,6 +57,14 @@ export { createLlamaEngine } from './engines/llama-engine.js';
 export type { LlamaEngineLogLevel, LlamaEngineOptions, LlamaModelSpec } from './engines/llama-engine.js';
 export { createOpenAiUpstreamEngine, estimateTokens } from './engines/openai-upstream-engine.js';
 export type { OpenAiUpstreamEngineOptions } from './engines/openai-upstream-engine.js';
+export {
+  checkUpstreamCommand,
+  isSupervisedEngine,
+  startUpstreamProcess,
+  type SupervisedEngine,
+  type UpstreamModelFile,
+  type UpstreamProcessOptions,
+} from './engines/upstream-process.js';
 export {
   aggregateGeneration,
   chatCompletionResponse,
@@ -101,3 +114,6 @@ export {
 export type { DemoModelOptions, DemoVocabulary } from './demo-model/demo-model.js';
 export { encodeGguf, parseGguf, readGgufTensor } from './demo-model/gguf.js';
 export type { GgufFile, GgufTensor, GgufTensorInfo, GgufValue, ParsedGguf } from './demo-model/gguf.js';
+export { PrivateWorkDir } from './models/work-dir.js';
+export { unsealModel } from './models/sealed-models.js';
+export type { SealedModelRef, UnsealedModel } from './models/sealed-models.js';

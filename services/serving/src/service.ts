@@ -4,14 +4,16 @@ import type { Server as TlsServer } from 'node:tls';
 import type { DestinationStream } from 'pino';
 import type { ComponentEvidence, LoadedModelDigest } from '@tresor/protocol';
 import { isTresorError, TresorError } from '@tresor/protocol';
-import { createServer, type TresorServer } from '@tresor/server-kit';
+import { createServer, TokenBucket, type TresorServer } from '@tresor/server-kit';
 import { httpsTransport, KbsClient, meshSpiffeId, type KbsTransport } from '@tresor/trust';
 import { parseServingConfig, type ServingConfig, type ServingConfigInput } from './config.js';
 import type { Engine } from './engine/engine.js';
 import { defaultEngineFactory, type EngineFactory } from './engine-factory.js';
-import { registerAttestationRoute, TokenBucket } from './evidence/attestation-route.js';
+import { isSupervisedEngine } from './engines/upstream-process.js';
+import { registerAttestationRoute } from './evidence/attestation-route.js';
 import { evidenceAttester, type EvidenceSource } from './evidence/evidence-source.js';
-import { noGpu, requiredGpuEvidence, type GpuEvidenceSource } from './evidence/gpu-evidence.js';
+import { gpuEvidenceSourceOf } from './evidence/gpu-command-source.js';
+import { requiredGpuEvidence, type GpuEvidenceSource } from './evidence/gpu-evidence.js';
 import { openEvidenceSource } from './evidence/open-evidence-source.js';
 import { ReplicaEvidence } from './evidence/replica-evidence.js';
 import { PrivateWorkDir } from './models/work-dir.js';
@@ -25,7 +27,7 @@ import { ConcurrencyLimiter } from './request/concurrency.js';
 import { registerOhttpRoute, type ServingRuntime } from './request/ohttp-route.js';
 import { ReceiptSigner } from './request/receipts.js';
 import { requestMeshCertificate, type MeshCertificate } from './startup/mesh-certificate.js';
-import { releaseModelKey, tokenRelease } from './startup/model-keys.js';
+import { releaseModelKeyRetrying, tokenRelease } from './startup/model-keys.js';
 import { allowedModelDigests } from './startup/reference-models.js';
 import { generateReplicaKeys, selfSignedCertificate } from './startup/replica-keys.js';
 import { trustGet } from './startup/trust-http.js';
@@ -196,7 +198,8 @@ export async function startServingService(
       return evidence.produce(nonce);
     },
     boot: () => bootEvidence,
-    bucket: new TokenBucket(config.attestationRatePerSecond),
+    // Wall-clock time, not the injected `now`: tests that fix `now` still see the bucket refill.
+    bucket: new TokenBucket(config.attestationRatePerSecond, () => Date.now()),
   });
   const limiter = new ConcurrencyLimiter(config.concurrency.maxConcurrent, config.concurrency.maxQueue);
   registerOhttpRoute(server.app, {
@@ -256,7 +259,7 @@ export async function startServingService(
   async function start(): Promise<void> {
     const source = deps.evidenceSource ?? (await openEvidenceSource(config));
     checkOpen();
-    const gpu = deps.gpu ?? noGpu;
+    const gpu = deps.gpu ?? gpuEvidenceSourceOf(config.gpu);
     evidence = new ReplicaEvidence(
       source,
       gpu,
@@ -293,7 +296,19 @@ export async function startServingService(
       for (const ref of refs) {
         checkOpen();
         step = 'model-keys';
-        const rawKey = await releaseModelKey(kbs, ref.id, ref.key);
+        // A trust service that is down or restarting is asked again (bounded backoff); meanwhile
+        // /readyz answers MODEL_KEY_NOT_RELEASED naming TRUST_SERVICE_UNREACHABLE.
+        const rawKey = await releaseModelKeyRetrying(kbs, ref.id, ref.key, {
+          signal: startup.signal,
+          onRetry: (error, delayMs) => {
+            failure = error;
+            log.warn(
+              { code: error.code, refusal: error.details?.refusal, delayMs },
+              'model key not released; retrying',
+            );
+          },
+        });
+        failure = undefined;
         try {
           allowed ??= await allowedModelDigests(transport, tokenRelease(kbs.token ?? ''));
           await checkAllowedDigest(ref, allowed);
@@ -350,6 +365,16 @@ export async function startServingService(
     const digests = new Map(loaded.map((m) => [m.id, m.sha256]));
     runtime = { engine: readyEngine, modelSha256: (model) => digests.get(model) };
     step = 'ready';
+    if (isSupervisedEngine(readyEngine)) {
+      // An engine process that dies takes the replica out of service: not-ready with its code.
+      readyEngine.onFailure((error) => {
+        if (step !== 'ready') return;
+        failure = error;
+        step = 'failed';
+        runtime = undefined;
+        log.error({ code: error.code }, 'the engine failed; serving is not ready');
+      });
+    }
     log.info(
       { replica: replicaId, models: loaded.length, tee: source.tee, engine: readyEngine.kind },
       'serving ready',

@@ -1,4 +1,4 @@
-import { TresorError } from '@tresor/protocol';
+import { isTresorError, TresorError } from '@tresor/protocol';
 
 /** One collection of NVIDIA GPU evidence, bound to the nonce it was asked for. */
 export interface GpuEvidence {
@@ -38,7 +38,12 @@ export async function requiredGpuEvidence(
     evidence = await source.collect(nonceHex);
   } catch (cause) {
     if (!required) throw cause;
-    throw new TresorError('GPU_CC_REQUIRED', `the ${source.kind} GPU evidence source failed`, { cause });
+    const refusal = isTresorError(cause) ? cause.code : undefined;
+    throw new TresorError(
+      'GPU_CC_REQUIRED',
+      `the ${source.kind} GPU evidence source failed${refusal === undefined ? '' : ` (${refusal})`}`,
+      { cause, ...(refusal === undefined ? {} : { details: { refusal } }) },
+    );
   }
   if (evidence === null && required) {
     throw new TresorError(

@@ -10,7 +10,11 @@ import type { KbsClient } from '@tresor/trust';
  *
  * The answer is the raw 32-byte key (or 64 hex digits); the caller zeroes it after importing.
  */
-export async function releaseModelKey(client: KbsClient, model: string, keyUri: string): Promise<Uint8Array> {
+export async function releaseModelKey(
+  client: Pick<KbsClient, 'getResource'>,
+  model: string,
+  keyUri: string,
+): Promise<Uint8Array> {
   let resource: Uint8Array;
   try {
     resource = await client.getResource(keyUri);
@@ -33,6 +37,78 @@ export async function releaseModelKey(client: KbsClient, model: string, keyUri: 
   } finally {
     resource.fill(0);
   }
+}
+
+/**
+ * Refusals that say the trust service is not there (yet) rather than that it refuses: worth asking
+ * again. A deliberate refusal (policy, measurement, residency, evidence) is final at once.
+ */
+const TRANSIENT_REFUSALS: ReadonlySet<string> = new Set([
+  'TRUST_SERVICE_UNREACHABLE',
+  'SERVICE_NOT_READY',
+  'STORAGE_UNAVAILABLE',
+]);
+
+export interface ReleaseRetryOptions {
+  /** Aborted when the replica closes: the wait ends at once and the start-up stops. */
+  readonly signal: AbortSignal;
+  /** Attempts in all, the first included (default 12: about 5 minutes with the default delays). */
+  readonly attempts?: number;
+  /** Delay before the second attempt, doubled each time up to `maxDelayMs` (defaults 1 s, 30 s). */
+  readonly initialDelayMs?: number;
+  readonly maxDelayMs?: number;
+  /** Told of each transient refusal before the wait, so /readyz and the log can say why. */
+  readonly onRetry?: (error: TresorError, delayMs: number) => void;
+}
+
+/**
+ * {@link releaseModelKey}, asked again with a bounded exponential backoff while the trust service is
+ * unreachable or not ready (a trust restart must not leave a replica not-ready for good). Any other
+ * refusal, or the last attempt's, is thrown as it is.
+ */
+export async function releaseModelKeyRetrying(
+  client: Pick<KbsClient, 'getResource'>,
+  model: string,
+  keyUri: string,
+  options: ReleaseRetryOptions,
+): Promise<Uint8Array> {
+  const attempts = options.attempts ?? 12;
+  let delay = options.initialDelayMs ?? 1_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await releaseModelKey(client, model, keyUri);
+    } catch (err) {
+      const refusal = isTresorError(err) ? err.details?.refusal : undefined;
+      if (!isTresorError(err) || typeof refusal !== 'string' || !TRANSIENT_REFUSALS.has(refusal)) throw err;
+      if (attempt >= attempts || options.signal.aborted) throw err;
+      options.onRetry?.(err, delay);
+      await abortableDelay(delay, options.signal);
+      if (isAborted(options.signal)) throw err;
+      delay = Math.min(delay * 2, options.maxDelayMs ?? 30_000);
+    }
+  }
+}
+
+/** Read through a call: TypeScript narrows `signal.aborted` across an await as if it could not change. */
+function isAborted(signal: AbortSignal): boolean {
+  return signal.aborted;
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolveDelay) => {
+    if (signal.aborted) {
+      resolveDelay();
+      return;
+    }
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolveDelay();
+    };
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** The claims of an EAR token this replica received (read, not verified: it came from the trust service over TLS). */
