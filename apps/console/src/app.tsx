@@ -5,6 +5,8 @@ import { openSession, type SessionState } from './chat/gateway-session.js';
 import { loadConsoleConfig, storePolicy, type ConsoleConfig } from './console-config.js';
 import { describeError } from './format.js';
 import { checkPageIntegrity, type PageIntegrity } from './page-integrity.js';
+import { comparePageWithReleases, type PageReference } from './page-reference.js';
+import { PageReferenceLine } from './page-reference-line.js';
 import { SampleTeeBanner, TrustPanel } from './trust/trust-panel.js';
 
 type Tab = 'chat' | 'trust' | 'admin';
@@ -55,7 +57,7 @@ function PolicyForm({ onPolicy }: { onPolicy: (policy: unknown) => void }) {
   );
 }
 
-function Footer({ integrity }: { integrity: PageIntegrity | null }) {
+function Footer({ integrity, reference }: { integrity: PageIntegrity | null; reference: PageReference }) {
   return (
     <footer class="footer" data-testid="footer">
       <span>Page hash (SHA-256 of index.html and assets, as this browser fetched them): </span>
@@ -70,7 +72,8 @@ function Footer({ integrity }: { integrity: PageIntegrity | null }) {
         </span>
       ) : (
         <span class="muted">unknown ({integrity.reason})</span>
-      )}
+      )}{' '}
+      <PageReferenceLine reference={reference} />
     </footer>
   );
 }
@@ -102,6 +105,9 @@ export function App({ pageUrl }: { pageUrl: string }) {
   useEffect(() => {
     loadConsoleConfig(pageUrl).then(
       (c) => {
+        // The policy link's fragment has been read (and the policy stored): keep it out of the
+        // address bar, bookmarks and screenshots.
+        if (c.policySource === 'link') history.replaceState(null, '', new URL(pageUrl).pathname);
         setConfig(c);
         void verify(c);
       },
@@ -113,6 +119,7 @@ export function App({ pageUrl }: { pageUrl: string }) {
   }, [pageUrl]);
 
   const view = session?.view ?? null;
+  const reference = comparePageWithReleases(integrity, session?.referenceValues ?? null);
   const usePolicy = (policy: unknown): void => {
     if (config === null) return;
     storePolicy(policy);
@@ -179,14 +186,19 @@ export function App({ pageUrl }: { pageUrl: string }) {
           view === null ? (
             <p class="muted">{busy ? 'Verifying the gateway…' : 'No verification yet.'}</p>
           ) : (
-            <TrustPanel view={view} busy={busy} onReverify={() => config !== null && void verify(config)} />
+            <TrustPanel
+              view={view}
+              busy={busy}
+              reference={reference}
+              onReverify={() => config !== null && void verify(config)}
+            />
           )
         ) : null}
         {tab === 'admin' && config !== null ? (
           <AdminPanel baseUrl={config.gatewayUrl} audience={config.adminAudience} />
         ) : null}
       </main>
-      <Footer integrity={integrity} />
+      <Footer integrity={integrity} reference={reference} />
     </div>
   );
 }

@@ -115,3 +115,26 @@ describe('gateway configuration: mesh identity and replica policy', () => {
     ).toMatch(/^CONFIG_INVALID/);
   });
 });
+
+describe('gateway configuration: the web console', () => {
+  const mesh = { mesh: { source: 'trust' } };
+
+  it('has no console unless configured', async () => {
+    expect((await parseGatewayConfig(config(mesh), dir)).console).toBeUndefined();
+  });
+
+  it('resolves the console build directory against the config file', async () => {
+    const parsed = await parseGatewayConfig(config(mesh, { console: { dir: 'console-dist' } }), dir);
+    expect(parsed.console).toEqual({ dir: join(dir, 'console-dist') });
+    expect(Object.isFrozen(parsed.console)).toBe(true);
+  });
+
+  it.each([
+    ['no directory', {}],
+    ['an empty directory name', { dir: '' }],
+    ['unknown members', { dir: 'x', prefix: '/admin' }],
+    ['not an object', 'console-dist'],
+  ])('refuses a console section with %s', async (_what, section) => {
+    expect(await refusal(config(mesh, { console: section }))).toMatch(/^CONFIG_INVALID: .*console/);
+  });
+});

@@ -149,6 +149,8 @@ export const gatewayConfigSchema = z.strictObject({
       attestationPerSecond: z.number().int().min(1).max(10_000).default(20),
     })
     .prefault({}),
+  /** The web console (apps/console build, `npm run build -w apps/console`) served at /console/. */
+  console: z.strictObject({ dir: file }).optional(),
   admin: z
     .strictObject({
       keys: z.array(z.unknown()).max(100).default([]),
@@ -196,6 +198,8 @@ export interface GatewayConfig {
       }
     | { readonly kind: 'configfs-tsm'; readonly path: string };
   readonly limits: Parsed['limits'];
+  /** The console build directory (resolved); its manifest is checked when the gateway starts. */
+  readonly console?: { readonly dir: string };
   readonly admin: {
     readonly keys: AdminKeySet;
     readonly audience: string;
@@ -298,6 +302,7 @@ export async function parseGatewayConfig(value: unknown, baseDir: string): Promi
     },
     tee,
     limits: c.limits,
+    ...(c.console === undefined ? {} : { console: { dir: path(c.console.dir) } }),
     admin: {
       keys: await AdminKeySet.parse(c.admin.keys),
       audience: c.admin.audience,

@@ -1,14 +1,11 @@
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { TresorError } from '@tresor/protocol';
 import { loadTresorPolicy } from '@tresor/sdk';
 import type { CommandModule } from '../program.js';
 import { untilSignal } from '../signals.js';
+import { CONSOLE_DIST as DEFAULT_DIST } from '../platform/console-setup.js';
 import { LOCAL_GATEWAY_AUDIENCE } from '../platform/service-configs.js';
 import { readInput, startConsoleServer } from './console-server.js';
-
-/** Where the console build lies beside this package (apps/cli/dist/commands -> apps/console/dist). */
-const DEFAULT_DIST = fileURLToPath(new URL('../../../console/dist', import.meta.url));
 
 interface ConsoleFlags {
   readonly gateway: string;

@@ -17,6 +17,8 @@ export interface LocalFacts {
   readonly caCertFile: string;
   readonly policyFile: string;
   readonly model: string;
+  /** The web console at the gateway, with the trust policy in the link's fragment (when built). */
+  readonly consoleUrl?: string;
 }
 
 export async function writeLocalJson(layout: StateLayout, facts: LocalFacts): Promise<void> {
@@ -28,6 +30,7 @@ export async function writeLocalJson(layout: StateLayout, facts: LocalFacts): Pr
     caCertFile: facts.caCertFile,
     policyFile: facts.policyFile,
     model: facts.model,
+    ...(facts.consoleUrl === undefined ? {} : { consoleUrl: facts.consoleUrl }),
   };
   await writeFileAtomic(layout.localJson, `${JSON.stringify(ordered, null, 2)}\n`);
 }

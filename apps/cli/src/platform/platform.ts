@@ -4,10 +4,21 @@ import { fileURLToPath } from 'node:url';
 import { TresorError } from '@tresor/protocol';
 import type { CliIo } from '../io.js';
 import { childEnv, serviceChild } from './children.js';
-import { fetchDocumentKey, writeClientPolicies, writeLocalJson, type LocalFacts } from './client-files.js';
+import {
+  fetchDocumentKey,
+  localPolicy,
+  writeClientPolicies,
+  writeLocalJson,
+  type LocalFacts,
+} from './client-files.js';
 import { sealDemoModel, sealedModelDigest, sealedModelFile } from './model-setup.js';
 import { createLocalApiKey, createLocalTenant, gatewayAdmin, LOCAL_TENANT } from './provision-gateway.js';
-import { GATEWAY_KEYSTORE_PASSPHRASE_ENV, servingWorkDir, writeServiceConfigs } from './service-configs.js';
+import {
+  GATEWAY_KEYSTORE_PASSPHRASE_ENV,
+  LOCAL_GATEWAY_AUDIENCE,
+  servingWorkDir,
+  writeServiceConfigs,
+} from './service-configs.js';
 import { stateLayout, type StateLayout } from './layout.js';
 import { ensureLocalTls, type LocalTls } from './local-ca.js';
 import { LOCAL_HOST, platformPorts, requireFreePorts, type PlatformPorts } from './ports.js';
@@ -31,6 +42,7 @@ import {
 } from './state.js';
 import { childExitOf, renderChildExit, Supervisor, type ChildExit } from './supervisor.js';
 import { writeTrustConfig } from './trust-setup.js';
+import { CONSOLE_DIST, consoleLink, findConsoleBuild, putConsoleReferenceValues } from './console-setup.js';
 
 /**
  * `tresor up`: set the local platform up (first start) or reuse it, start trust, serving and
@@ -141,6 +153,7 @@ export async function runUp(io: CliIo, options: UpOptions): Promise<void> {
     progress(`trust is ready (${elapsed()})`);
     const admin = trustAdmin(platform.urls.trust, tls.caCert, secrets, () => io.now());
     const measurements = await step(provisionTrust(platform, admin, options.model, progress));
+    const consoleServed = await step(provisionConsole(platform, admin, progress));
     await writeServiceConfigs({
       layout,
       record: platform.record,
@@ -152,6 +165,7 @@ export async function runUp(io: CliIo, options: UpOptions): Promise<void> {
       modelId: options.model,
       measurements,
       servingWorkDir: workDir,
+      ...(consoleServed ? { consoleDir: CONSOLE_DIST } : {}),
     });
     // Serving and gateway start together: each needs only trust (the gateway attests serving on
     // its own schedule), and on a small machine their start-ups overlap well.
@@ -185,7 +199,7 @@ export async function runUp(io: CliIo, options: UpOptions): Promise<void> {
         ),
       ]),
     );
-    facts = await step(provisionClient(platform, options.model, progress));
+    facts = await step(provisionClient(platform, options.model, consoleServed, progress));
   } catch (err) {
     await stopAll();
     if (err instanceof Stopped) {
@@ -293,10 +307,38 @@ async function provisionTrust(
   return measurements;
 }
 
+/**
+ * The web console, when apps/console/dist holds a build (`npm start` builds it): its page hash
+ * goes into the signed reference values (once per build) and the gateway serves it at /console/.
+ * A build that differs from its manifest stops the start (CONFIG_INVALID): never served, never
+ * released. Returns whether the gateway serves a console.
+ */
+async function provisionConsole(
+  platform: Platform,
+  admin: TrustAdmin,
+  progress: (line: string) => void,
+): Promise<boolean> {
+  const build = await findConsoleBuild(CONSOLE_DIST);
+  if (build === undefined) {
+    progress(
+      'no web console build: `npm run build -w apps/console` (then start again) serves it at /console/',
+    );
+    return false;
+  }
+  const done = `reference-values:console:${build.pageHash}`;
+  if (!platform.record.done.includes(done)) {
+    await putConsoleReferenceValues(admin, build.pageHash);
+    platform.record = await markDone(platform.layout, platform.record, done);
+    progress(`reference values: the web console of this build (page hash ${build.pageHash.slice(0, 16)}…)`);
+  }
+  return true;
+}
+
 /** Once: tenant, policy, API key at the gateway. Every start: the client policies and local.json. */
 async function provisionClient(
   platform: Platform,
   modelId: string,
+  consoleServed: boolean,
   progress: (line: string) => void,
 ): Promise<LocalFacts> {
   const { layout, secrets, tls, io } = platform;
@@ -320,6 +362,15 @@ async function provisionClient(
     caCertFile: tls.caCertFile,
     policyFile: layout.policyFile,
     model: modelId,
+    ...(consoleServed
+      ? {
+          consoleUrl: consoleLink(
+            platform.urls.gateway,
+            localPolicy(documentKey, secrets.sampleKey.verifyKey.hex),
+            LOCAL_GATEWAY_AUDIENCE,
+          ),
+        }
+      : {}),
   };
   await writeLocalJson(layout, facts);
   platform.record = await markDone(layout, platform.record, 'gateway-api-key');
@@ -353,6 +404,13 @@ export function renderReady(facts: LocalFacts, layout: StateLayout, cwd: string,
     `  CA        ${ca}`,
     `  all of it ${rel(layout.localJson)}`,
     '',
+    ...(facts.consoleUrl === undefined
+      ? ['  console   not built: npm run build -w apps/console, then start again', '']
+      : [
+          '  Web console (the link carries your trust policy; your browser must trust the CA above):',
+          `    ${facts.consoleUrl}`,
+          '',
+        ]),
     '  Try it (another terminal):',
     `    export TRESOR_API_KEY=${facts.apiKey}`,
     `    npx tresor verify ${facts.gatewayUrl} --policy ${policy} --ca ${ca}`,

@@ -38,6 +38,8 @@ export interface ServiceConfigInput {
   readonly measurements: { readonly serving: string; readonly gateway: string };
   /** Where serving decrypts models before the engine loads them (see {@link servingWorkDir}). */
   readonly servingWorkDir: string;
+  /** The web console build the gateway serves at /console/, when there is one. */
+  readonly consoleDir?: string;
 }
 
 /**
@@ -129,6 +131,7 @@ export function gatewayConfig(input: ServiceConfigInput): Record<string, unknown
       keys: [{ id: secrets.adminKey.id, jwk: secrets.adminKey.publicJwk }],
       audience: LOCAL_GATEWAY_AUDIENCE,
     },
+    ...(input.consoleDir === undefined ? {} : { console: { dir: input.consoleDir } }),
   };
 }
 

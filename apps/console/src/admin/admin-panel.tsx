@@ -464,31 +464,51 @@ function notOffered(error: string): boolean {
   return error.startsWith('ROUTE_NOT_FOUND');
 }
 
-function AuditAndKeys({ client }: { client: AdminClient }) {
-  const audit = useAsync(() => client.call<AuditVerificationView>('audit/verify', {}), [client]);
-  const kyok = useAsync(() => client.call<KeystoreStatusView>('keystore/status', {}), [client]);
+const ROLE: Readonly<Record<string, string>> = {
+  'tenant-kek': 'Tenant key (KEK wrapping every tenant data key)',
+  'audit-checkpoint': 'Audit checkpoint signing key',
+};
+
+function AuditPanel({ client }: { client: AdminClient }) {
+  const audit = useAsync(() => client.call<AuditVerificationView>('audit/verify', { recent: 8 }), [client]);
   const a = audit.value;
-  const k = kyok.value;
   return (
-    <div class="two">
-      <section class="card" aria-labelledby="audit-h" data-testid="audit">
-        <h2 id="audit-h">Audit log</h2>
-        {notOffered(audit.error) ? (
-          <p class="muted">
-            This gateway offers no audit/verify operation yet; verify offline with `tresor audit verify`.
+    <section class="card" aria-labelledby="audit-h" data-testid="audit">
+      <h2 id="audit-h">Audit log</h2>
+      <div class="row">
+        <button type="button" onClick={audit.reload} data-testid="audit-reload">
+          Verify again
+        </button>
+      </div>
+      {notOffered(audit.error) ? (
+        <p class="muted">
+          This gateway offers no audit/verify operation; verify offline with `tresor audit verify`.
+        </p>
+      ) : (
+        <ErrorLine text={audit.error} />
+      )}
+      {a === undefined ? null : (
+        <>
+          <p
+            class={a.intact ? 'ok' : 'error'}
+            role={a.intact ? 'status' : 'alert'}
+            data-testid="audit-verdict"
+            data-intact={String(a.intact)}
+          >
+            {a.intact
+              ? `✓ Chain intact: ${a.records} records, ${a.checkpoints} signed checkpoints, ${a.unsignedRecords} not yet under a checkpoint`
+              : `✗ Chain broken: ${a.problem?.code ?? 'AUDIT_CHAIN_BROKEN'} at record ${a.problem?.seq ?? '?'} — ${a.problem?.message ?? ''}`}
           </p>
-        ) : (
-          <ErrorLine text={audit.error} />
-        )}
-        {a === undefined ? null : (
-          <>
-            <p class={a.intact ? 'ok' : 'error'} role={a.intact ? 'status' : 'alert'}>
-              {a.intact
-                ? `Chain intact: ${a.records} records, ${a.checkpoints} signed checkpoints${a.unsignedRecords === undefined ? '' : `, ${a.unsignedRecords} not yet covered by a checkpoint`}`
-                : `Chain broken: ${a.problem?.code ?? 'AUDIT_CHAIN_BROKEN'} at record ${a.problem?.seq ?? '?'} — ${a.problem?.message ?? ''}`}
-            </p>
-            {a.recent === undefined ? null : (
+          <p class="muted">
+            {a.firstTime === null
+              ? 'No records yet.'
+              : `Records ${a.firstSeq ?? '?'}–${a.lastSeq ?? '?'}, ${a.firstTime} to ${a.lastTime ?? '?'}`}{' '}
+            · verified {a.checkedAt}
+          </p>
+          {a.recent.length === 0 ? null : (
+            <div class="table-scroll">
               <table>
+                <caption class="visually-hidden">Newest audit records</caption>
                 <thead>
                   <tr>
                     <th scope="col">#</th>
@@ -503,7 +523,7 @@ function AuditAndKeys({ client }: { client: AdminClient }) {
                   {a.recent.map((r) => (
                     <tr key={r.seq}>
                       <td>{r.seq}</td>
-                      <td>{r.time}</td>
+                      <td>{r.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}</td>
                       <td>{r.actor}</td>
                       <td>{r.action}</td>
                       <td>{r.target}</td>
@@ -512,25 +532,57 @@ function AuditAndKeys({ client }: { client: AdminClient }) {
                   ))}
                 </tbody>
               </table>
-            )}
-          </>
-        )}
-      </section>
-      <section class="card" aria-labelledby="kyok-h" data-testid="kyok">
-        <h2 id="kyok-h">Tenant keys (BYOK / KYOK)</h2>
-        {notOffered(kyok.error) ? (
-          <p class="muted">This gateway offers no keystore/status operation yet.</p>
-        ) : (
-          <ErrorLine text={kyok.error} />
-        )}
-        {k === undefined ? null : (
-          <p class={k.reachable && !k.revoked ? 'ok' : 'error'}>
-            {k.backend}: {k.reachable ? 'reachable' : 'unreachable'}, {k.revoked ? 'revoked' : 'not revoked'}{' '}
-            (checked {k.checkedAt}){k.message === undefined ? '' : ` — ${k.message}`}
+            </div>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
+
+function KeystorePanel({ client }: { client: AdminClient }) {
+  const kyok = useAsync(() => client.call<KeystoreStatusView>('keystore/status', null), [client]);
+  const k = kyok.value;
+  return (
+    <section class="card" aria-labelledby="kyok-h" data-testid="kyok">
+      <h2 id="kyok-h">Tenant keys (BYOK / KYOK)</h2>
+      <div class="row">
+        <button type="button" onClick={kyok.reload} data-testid="kyok-reload">
+          Check again
+        </button>
+      </div>
+      {notOffered(kyok.error) ? (
+        <p class="muted">This gateway offers no keystore/status operation.</p>
+      ) : (
+        <ErrorLine text={kyok.error} />
+      )}
+      {k === undefined ? null : (
+        <>
+          <p
+            class={k.reachable && !k.revoked ? 'ok' : 'error'}
+            role={k.reachable && !k.revoked ? 'status' : 'alert'}
+            data-testid="kyok-verdict"
+          >
+            {k.reachable && !k.revoked ? '✓' : '✗'} Keystore <code>{k.backend}</code>:{' '}
+            {k.reachable ? 'reachable' : 'unreachable'}, {k.revoked ? 'a key is revoked' : 'no key revoked'}
           </p>
-        )}
-      </section>
-    </div>
+          <ul class="key-list">
+            {k.keys.map((key) => (
+              <li key={key.role} data-role={key.role}>
+                <strong>{ROLE[key.role] ?? key.role}</strong> <code>{key.id}</code>: {key.state}
+                {key.revoked ? ', revoked' : ''}
+                {key.reachable ? '' : ', unreachable'}
+                {key.code === undefined ? '' : ` (${key.code})`}
+              </li>
+            ))}
+          </ul>
+          <p class="muted">
+            Checked {k.checkedAt}. The tenant key is used for real (a random key wrapped and unwrapped): a
+            tenant key server decides at each use. Model keys are held by the trust service, not listed here.
+          </p>
+        </>
+      )}
+    </section>
   );
 }
 
@@ -586,7 +638,10 @@ export function AdminPanel({ baseUrl, audience }: { baseUrl: string; audience: s
           <Policy client={client} tenant={tenant} />
         </>
       )}
-      <AuditAndKeys client={client} />
+      <div class="two">
+        <AuditPanel client={client} />
+        <KeystorePanel client={client} />
+      </div>
     </div>
   );
 }

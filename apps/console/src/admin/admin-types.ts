@@ -29,18 +29,19 @@ export interface PolicyView {
   readonly updatedAt: string;
 }
 
-/**
- * `audit/verify` (proposed to the gateway: the storage package's AuditVerification) — the page
- * shows whatever of it the gateway answers, and says so when the gateway offers no such operation.
- */
+/** `audit/verify` (services/gateway/src/admin/status-operations.ts): the storage package's AuditVerification, plus times and the newest records. */
 export interface AuditVerificationView {
   readonly intact: boolean;
   readonly records: number;
+  readonly firstSeq: number | null;
+  readonly lastSeq: number | null;
+  readonly firstTime: string | null;
+  readonly lastTime: string | null;
   readonly checkpoints: number;
-  readonly unsignedRecords?: number;
-  readonly newestCheckpoint?: number | null;
+  readonly unsignedRecords: number;
+  readonly newestCheckpoint: number | null;
   readonly problem?: { readonly code: string; readonly seq: number | null; readonly message: string };
-  readonly recent?: readonly {
+  readonly recent: readonly {
     readonly seq: number;
     readonly time: string;
     readonly actor: string;
@@ -48,13 +49,21 @@ export interface AuditVerificationView {
     readonly target: string;
     readonly outcome: string;
   }[];
+  readonly checkedAt: string;
 }
 
-/** `keystore/status` (proposed): the tenant key backend and, for KYOK, whether the key server answers and the key is revoked. */
+/** `keystore/status`: the keys the gateway depends on (tenant KEK: BYOK/KYOK; audit checkpoint key). */
 export interface KeystoreStatusView {
   readonly backend: string;
   readonly reachable: boolean;
   readonly revoked: boolean;
+  readonly keys: readonly {
+    readonly role: string;
+    readonly id: string;
+    readonly state: string;
+    readonly reachable: boolean;
+    readonly revoked: boolean;
+    readonly code?: string;
+  }[];
   readonly checkedAt: string;
-  readonly message?: string;
 }

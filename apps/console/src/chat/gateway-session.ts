@@ -6,6 +6,7 @@ import {
   type TresorClient,
   type VerificationDocument,
 } from '@tresor/sdk';
+import type { ReleaseSet } from '../page-reference.js';
 import { buildTrustView, type ComponentFacts, type TrustView } from '../trust/trust-view.js';
 
 /** What the page learnt from one verification: the document, its view, and (if it passed) a client. */
@@ -14,6 +15,8 @@ export interface SessionState {
   readonly view: TrustView;
   /** Present only when every check passed: the only way the page can send anything. */
   readonly client: TresorClient | null;
+  /** The release sets of the reference values, when their signature verified (else empty). */
+  readonly referenceValues: readonly ReleaseSet[];
 }
 
 /**
@@ -44,10 +47,11 @@ export async function openSession(
           evidenceSha256: c.evidenceSha256,
         }));
   const view = buildTrustView(document, facts);
-  if (!view.ok) return { document, view, client: null };
+  const referenceValues = bundle?.referenceValues ?? [];
+  if (!view.ok) return { document, view, client: null, referenceValues };
   // connect() verifies once more with a fresh nonce and refuses, before any body, if anything changed.
   const client = await connect(gatewayUrl, { policy, ...transport });
-  return { document: client.document, view: buildTrustView(client.document, facts), client };
+  return { document: client.document, view: buildTrustView(client.document, facts), client, referenceValues };
 }
 
 export interface ModelInfo {

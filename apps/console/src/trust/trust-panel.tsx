@@ -1,3 +1,5 @@
+import type { PageReference } from '../page-reference.js';
+import { PageReferenceLine } from '../page-reference-line.js';
 import type { CheckRow, ComponentGroup, TrustView } from './trust-view.js';
 import { evidenceAgeSeconds } from './trust-view.js';
 
@@ -71,13 +73,38 @@ export function SampleTeeBanner() {
   );
 }
 
+/** The console page itself: its hash against the console releases in the signed reference values. */
+function ConsolePageCard({ reference }: { reference: PageReference }) {
+  const status = reference.state === 'match' ? 'pass' : reference.state === 'pending' ? 'pending' : 'fail';
+  return (
+    <section class={`group group-${status}`} aria-labelledby="group-console-page" data-group="console">
+      <h3 id="group-console-page">
+        <span class={`badge badge-${status}`}>
+          {status === 'pass' ? 'PASS' : status === 'fail' ? 'FAIL' : '…'}
+        </span>{' '}
+        This console page
+      </h3>
+      <p>
+        <PageReferenceLine reference={reference} />
+      </p>
+      <p class="muted">
+        A page cannot vouch for itself: a changed page could print anything here. Compare the hash in the
+        footer with the reference values yourself (`tresor verify --json`), or with the hash of the build you
+        released.
+      </p>
+    </section>
+  );
+}
+
 export function TrustPanel({
   view,
   busy,
+  reference,
   onReverify,
 }: {
   view: TrustView;
   busy: boolean;
+  reference: PageReference;
   onReverify: () => void;
 }) {
   return (
@@ -111,6 +138,7 @@ export function TrustPanel({
         {view.groups.map((g) => (
           <Group key={g.key} group={g} checkedAt={view.checkedAt} />
         ))}
+        <ConsolePageCard reference={reference} />
       </div>
     </div>
   );

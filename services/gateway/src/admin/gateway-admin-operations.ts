@@ -14,8 +14,12 @@ import type { AdminOperation } from '@tresor/trust';
 import type { ApiKeyAuthenticator } from '../auth/api-key-authenticator.js';
 import { generateApiKey } from '../auth/api-key-secret.js';
 import { checkGatewayPolicy, type GatewayAuthorizer } from '../auth/gateway-policy.js';
+import { parseAdminInput as parse } from './admin-input.js';
+import { statusOperations, type StatusParts } from './status-operations.js';
 
 export interface GatewayAdminParts {
+  /** Audit verification and key status (audit/verify, keystore/status). */
+  readonly status: Omit<StatusParts, 'keyStore' | 'now'>;
   readonly tenants: TenantRepository;
   readonly keys: ApiKeyRepository;
   readonly policies: PolicyRepository;
@@ -25,16 +29,6 @@ export interface GatewayAdminParts {
   readonly authenticator: ApiKeyAuthenticator;
   readonly authorizer: GatewayAuthorizer;
   readonly now: () => Date;
-}
-
-function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const at = issue === undefined || issue.path.length === 0 ? '' : ` at ${issue.path.join('.')}`;
-    throw new TresorError('INPUT_MALFORMED', `${what}${at}: ${issue?.message ?? 'wrong shape'}`);
-  }
-  return parsed.data;
 }
 
 const tenantId = z
@@ -287,5 +281,6 @@ export function gatewayAdminOperations(p: GatewayAdminParts): AdminOperation<unk
       };
     },
   });
+  ops.push(...statusOperations({ ...p.status, keyStore: p.keyStore, now: p.now }));
   return ops;
 }

@@ -17,6 +17,11 @@ const ADMIN_OPERATIONS: readonly [string, string][] = [
   ['policies/set', "Replace a tenant's Cedar policy."],
   ['policies/get', "Read a tenant's Cedar policy."],
   ['usage', "Export a tenant's usage records and totals."],
+  ['audit/verify', "Verify the gateway's audit chain and checkpoints (first broken record, newest records)."],
+  [
+    'keystore/status',
+    'Whether the tenant KEK and audit key are reachable and not revoked (no key material).',
+  ],
 ];
 
 export function gatewayOpenApi(): Record<string, unknown> {
