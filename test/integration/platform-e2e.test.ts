@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alive, childProcesses, filesUnder, freePort, freePortTriple, isGguf } from './up-support.js';
 
 /**
  * The whole confidential path, end to end, as a user runs it: the real `tresor up` (built bin) in a
@@ -33,46 +33,6 @@ let upExit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 let local: Record<string, string>;
 const processOutputs: string[] = [];
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => {
-        resolvePort(port);
-      });
-    });
-  });
-}
-
-async function portsFree(base: number): Promise<boolean> {
-  for (const port of [base, base + 1, base + 2]) {
-    const free = await new Promise<boolean>((resolveFree) => {
-      const server = createServer();
-      server.once('error', () => {
-        resolveFree(false);
-      });
-      server.listen(port, '127.0.0.1', () => {
-        server.close(() => {
-          resolveFree(true);
-        });
-      });
-    });
-    if (!free) return false;
-  }
-  return true;
-}
-
-/** Three consecutive free ports (gateway, trust, serving). */
-async function freePortTriple(): Promise<number> {
-  for (;;) {
-    const base = await freePort();
-    if (base < 65533 && (await portsFree(base))) return base;
-  }
-}
-
 function env(extra: Record<string, string> = {}): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -95,51 +55,6 @@ function tresor(args: readonly string[], extraEnv: Record<string, string> = {}):
       resolveRun({ code, stdout, stderr });
     });
   });
-}
-
-/** Every file under `dir`, recursively. */
-async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  const nested = await Promise.all(
-    entries.map((e) =>
-      e.isDirectory() ? filesUnder(join(dir, e.name)) : Promise.resolve([join(dir, e.name)]),
-    ),
-  );
-  return nested.flat();
-}
-
-async function startsWithGguf(file: string): Promise<boolean> {
-  const handle = await open(file, 'r').catch(() => undefined);
-  if (handle === undefined) return false;
-  try {
-    const head = Buffer.alloc(4);
-    await handle.read(head, 0, 4, 0);
-    return head.toString('latin1') === 'GGUF';
-  } finally {
-    await handle.close();
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The direct children of `pid`, from /proc (every process's parent is in field 4 of its stat). */
-async function childPids(pid: number): Promise<number[]> {
-  const children: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    // comm (field 2) may contain spaces; the fields after its closing parenthesis are fixed.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[1]) === pid) children.push(Number(entry));
-  }
-  return children;
 }
 
 interface RunningUp {
@@ -205,14 +120,14 @@ let second: RunningUp | undefined;
 
 describe('tresor up: the whole platform locally', () => {
   it('prints the ready line with the gateway URL and writes exactly the six facts to local.json', () => {
-    expect(Object.keys(local).sort()).toEqual([
-      'apiKey',
-      'caCertFile',
-      'gatewayUrl',
-      'model',
-      'policyFile',
-      'trustUrl',
-    ]);
+    // The web console's link is a seventh fact when apps/console/dist is built (npm start builds it).
+    if (local.consoleUrl !== undefined)
+      expect(local.consoleUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/console\/#policy=/);
+    expect(
+      Object.keys(local)
+        .filter((k) => k !== 'consoleUrl')
+        .sort(),
+    ).toEqual(['apiKey', 'caCertFile', 'gatewayUrl', 'model', 'policyFile', 'trustUrl']);
     expect(upOutput).toContain(`Tresor is ready: ${local.gatewayUrl!}`);
     expect(local.gatewayUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(local.apiKey).toMatch(/^tr_/);
@@ -362,7 +277,7 @@ describe('tresor up: the whole platform locally', () => {
   });
 
   it('after SIGINT no process is left and no plaintext model file remains', async () => {
-    const children = await childPids(up.pid!);
+    const children = (await childProcesses(up.pid!)).map((c) => c.pid);
     expect(children.length).toBe(3);
     up.kill('SIGINT');
     const exit = await upExit;
@@ -373,7 +288,7 @@ describe('tresor up: the whole platform locally', () => {
     expect(files.filter((f) => f.endsWith('.tresor') && f.includes('/models/'))).toEqual([
       join(stateDir, 'serving', 'models', `${local.model!}.tresor`),
     ]);
-    for (const file of files) expect(await startsWithGguf(file), file).toBe(false);
+    for (const file of files) expect(await isGguf(file), file).toBe(false);
     for (const output of [upOutput, ...processOutputs]) expect(output).not.toContain(CANARY);
   });
 

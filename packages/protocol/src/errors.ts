@@ -903,6 +903,12 @@ export const ERROR_CATALOGUE = {
     'Rendered Kubernetes manifests break the deployment policy (a pod outside a confidential runtime class, running as root, using a Secret or a host path).',
     'Nothing was written; fix the values or chart named in the message (docs/deploy.md "Deployment policy").',
   ),
+  STATE_DIR_IN_USE: spec(
+    409,
+    1,
+    'Another `tresor up` is already running on this state directory (its lock file names a live process).',
+    'Stop the other `tresor up` (Ctrl-C in its terminal, or kill the pid named in the message) or use another --dir.',
+  ),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

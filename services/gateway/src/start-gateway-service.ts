@@ -13,7 +13,7 @@ import {
 } from '@tresor/crypto';
 import { SampleVerifyKey } from '@tresor/attestation';
 import { EnvelopeCipher, openKeyStore, parseWrappedKey, type KeyStore } from '@tresor/keystore';
-import { createServer, type TresorServer } from '@tresor/server-kit';
+import { createServer, TokenBucket, type TresorServer } from '@tresor/server-kit';
 import {
   AuditLog,
   keyStoreCheckpointSigner,
@@ -23,7 +23,6 @@ import {
   SqlAuditRepository,
   SqlPolicyRepository,
   SqlTenantRepository,
-  SqlUsageRepository,
   STATE_DB_FILE,
   timerScheduler,
   type FieldCipher,
@@ -32,6 +31,7 @@ import {
 } from '@tresor/storage';
 import { ADMIN_PREFIX, adminRoutes, httpsTransport, ReplayGuard, type KbsTransport } from '@tresor/trust';
 import { gatewayAdminOperations } from './admin/gateway-admin-operations.js';
+import { CONSOLE_PREFIX, consolePlugin, loadConsoleBuild } from './console/console-plugin.js';
 import { InnerApi } from './api/inner-api.js';
 import { AttestationBundleBuilder, parseNonce } from './attestation/attestation-bundle.js';
 import { attesterFromConfig, kbsAttesterOf, type TeeAttester } from './attestation/gateway-attester.js';
@@ -42,7 +42,6 @@ import { GatewayAuthorizer } from './auth/gateway-policy.js';
 import type { GatewayConfig } from './config.js';
 import { MemoryCounterStore, type CounterStore } from './limits/counter-store.js';
 import { RedisCounterStore } from './limits/redis-counter-store.js';
-import { TokenBucket } from './limits/token-bucket.js';
 import { UsageLimiter } from './limits/usage-limiter.js';
 import { ReplayCache } from './ohttp/replay-cache.js';
 import { gatewayOpenApi, OPENAPI_PATH } from './openapi/gateway-openapi.js';
@@ -52,6 +51,7 @@ import { TrustMeshIdentity } from './replicas/mesh-identity.js';
 import { ReplicaPool } from './replicas/replica-pool.js';
 import { ohttpRoute } from './routes/ohttp-route.js';
 import { limitSlowRequests } from './slow-requests.js';
+import { BatchedUsageRepository } from './usage/batched-usage-repository.js';
 
 /** What the environment supplies; tests and `tresor up` inject what they need to fix. */
 export interface GatewayDependencies {
@@ -115,7 +115,9 @@ export async function startGatewayService(
     cleanup.push(() => keyStore.close());
     const db: SqlClient = await openMetadataDatabase(
       config.database === undefined
-        ? { kind: 'sqlite', file: join(config.stateDir, STATE_DB_FILE) }
+        ? // On a worker thread, as trust does: the usage commits' WAL fsyncs (synchronous=FULL)
+          // then never block the event loop that serves requests (bench/RESULTS.md, profiling notes).
+          { kind: 'sqlite', file: join(config.stateDir, STATE_DB_FILE), thread: 'worker' }
         : {
             kind: 'postgres',
             url: config.database.url,
@@ -126,13 +128,15 @@ export async function startGatewayService(
     const clock = { now };
     const signer = await keyStoreCheckpointSigner(keyStore, config.keys.auditCheckpoint);
     publishAuditPublicKey(config.stateDir, signer.publicJwk);
-    const audit = new AuditLog(new SqlAuditRepository(db), { signer, clock });
+    const auditRecords = new SqlAuditRepository(db);
+    const audit = new AuditLog(auditRecords, { signer, clock });
 
     const tenants = new SqlTenantRepository(db);
     const apiKeys = new SqlApiKeyRepository(db);
     const policies = new SqlPolicyRepository(db);
     const ciphers = new Map<string, FieldCipher>();
-    const usage = new SqlUsageRepository(db, async (tenant) => {
+    // Usage records are group-committed: one transaction for the requests that finish together.
+    const usage = new BatchedUsageRepository(db, async (tenant) => {
       let cipher = ciphers.get(tenant);
       if (cipher === undefined) {
         const record = await tenants.get(tenant);
@@ -152,7 +156,9 @@ export async function startGatewayService(
     const authenticator = new ApiKeyAuthenticator(apiKeys, now);
     const authorizer = new GatewayAuthorizer(policies, now);
 
-    const ohttpKey = createGatewayKey(1, await HpkeKeyPair.generate());
+    // A fresh random key id per generated key: a client still sealing to a previous process's key
+    // then gets OHTTP_KEY_ID_UNKNOWN (and re-verifies) rather than OHTTP_DECRYPT_FAILED, 255 times in 256.
+    const ohttpKey = createGatewayKey(randomBytes(1)[0] ?? 0, await HpkeKeyPair.generate());
     const keys = gatewayKeysById([ohttpKey]);
     const keyList = Buffer.from(encodeKeyConfigList([ohttpKey.config]));
     const attester = deps.attester ?? (await attesterFromConfig(config.tee));
@@ -303,16 +309,28 @@ export async function startGatewayService(
         authenticator,
         authorizer,
         now,
+        status: { audit, auditRecords, keys: config.keys },
       }),
     });
+    // The web console's static files at /console/, when the configuration names a build.
+    if (config.console !== undefined) {
+      await app.register(consolePlugin, {
+        prefix: CONSOLE_PREFIX,
+        build: await loadConsoleBuild(config.console.dir),
+      });
+    }
     server.addReadinessCheck('database', async () => {
       await db.query('SELECT 1 AS one');
     });
     server.addReadinessCheck('trust', async () => {
       await documents.current();
     });
+    // Ready when a client's first request can be routed: an attested replica in rotation that
+    // serves a model (a replica attested while still loading lists none until it is re-verified).
     server.addReadinessCheck('replicas', () =>
-      pool.healthy().length > 0 ? Promise.resolve() : Promise.reject(new Error('no attested replica')),
+      pool.models().length > 0
+        ? Promise.resolve()
+        : Promise.reject(new Error('no attested replica serves a model yet')),
     );
 
     const url = await server.listen();
