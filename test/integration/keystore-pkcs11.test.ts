@@ -22,21 +22,15 @@ afterAll(async () => {
   await rm(token.dir, { recursive: true, force: true });
 });
 
-const open = (): Promise<Pkcs11KeyStore> =>
-  Pkcs11KeyStore.open({ module: SOFTHSM_MODULE, tokenLabel: token.label, pin: token.pin() });
+const open = (pin: SecretKeyBytes = token.pin()): Promise<Pkcs11KeyStore> =>
+  Pkcs11KeyStore.open({ module: SOFTHSM_MODULE, tokenLabel: token.label, pin });
+const wrongPin = (): SecretKeyBytes => SecretKeyBytes.copyOf(Buffer.from('9999'));
 
-keyStoreConformance('pkcs11 (SoftHSM2)', open);
+keyStoreConformance('pkcs11 (SoftHSM2)', () => open());
 
 describe('pkcs11 keystore on SoftHSM2', () => {
   it('refuses a wrong PIN, an unknown token and a missing module with specific codes', async () => {
-    await expectCode(
-      Pkcs11KeyStore.open({
-        module: SOFTHSM_MODULE,
-        tokenLabel: token.label,
-        pin: SecretKeyBytes.copyOf(Buffer.from('9999')),
-      }),
-      'KEYSTORE_AUTH_FAILED',
-    );
+    await expectCode(open(wrongPin()), 'KEYSTORE_AUTH_FAILED');
     await expectCode(
       Pkcs11KeyStore.open({ module: SOFTHSM_MODULE, tokenLabel: 'no such token', pin: token.pin() }),
       'KEYSTORE_UNAVAILABLE',
@@ -45,6 +39,30 @@ describe('pkcs11 keystore on SoftHSM2', () => {
       Pkcs11KeyStore.open({ module: '/nonexistent/libpkcs11.so', tokenLabel: token.label, pin: token.pin() }),
       'KEYSTORE_UNAVAILABLE',
     );
+  });
+
+  it('refuses a wrong PIN while another store of the process is logged in to the token', async () => {
+    // The token does not check the PIN then (CKR_USER_ALREADY_LOGGED_IN); the store must.
+    const a = await open();
+    try {
+      await expectCode(open(wrongPin()), 'KEYSTORE_AUTH_FAILED');
+      const b = await open();
+      const kek = await b.createKek();
+      expect((await a.describe(kek.id)).kind).toBe('kek');
+      await b.close();
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('keeps working after the caller disposes the PIN it opened with', async () => {
+    const pin = token.pin();
+    const store = await open(pin);
+    pin.dispose();
+    const kek = await store.createKek();
+    (await store.unwrapKey(await store.wrapKey(kek.id, SecretKeyBytes.copyOf(randomBytes(32))))).dispose();
+    await store.close();
+    await expectCode(store.describe(kek.id), 'KEYSTORE_UNAVAILABLE');
   });
 
   it('keeps keys across sessions and shares the module between stores', async () => {

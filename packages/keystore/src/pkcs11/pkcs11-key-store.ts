@@ -25,7 +25,19 @@ import type {
 } from '../key-store.js';
 import { SecretKeyBytes } from '../secret-key-bytes.js';
 import { WRAPPED_DATA_KEY_LENGTH, type WrappedKey } from '../wrapped-key.js';
-import { acquireModule, ckrOf, pkcs11Failure, releaseModule } from './module.js';
+import {
+  acquireModule,
+  ckrName,
+  ckrOf,
+  isAuthFailure,
+  loginMatches,
+  moduleGeneration,
+  pkcs11Failure,
+  recordLogin,
+  reinitializeModule,
+  releaseModule,
+  tokenUnavailable,
+} from './module.js';
 import {
   IMPORT_KEY_ID,
   KEY_RECORD_APPLICATION,
@@ -57,6 +69,13 @@ export interface Pkcs11KeyStoreOptions {
 
 type Handle = pkcs11js.Handle;
 
+/** Which module and token a store uses (the options without the PIN and clock). */
+interface TokenSelector {
+  readonly module: string;
+  readonly slot?: number;
+  readonly tokenLabel?: string;
+}
+
 /** Answers meaning a cached handle no longer fits the key (see #withKey). */
 const STALE_HANDLE = new Set<number>([
   pkcs11js.CKR_OBJECT_HANDLE_INVALID,
@@ -65,6 +84,16 @@ const STALE_HANDLE = new Set<number>([
   pkcs11js.CKR_UNWRAPPING_KEY_HANDLE_INVALID,
   pkcs11js.CKR_KEY_FUNCTION_NOT_PERMITTED,
 ]);
+
+/**
+ * After a failed reconnect, how long operations are refused at once (KEYSTORE_UNAVAILABLE) before
+ * the next attempt: each attempt may re-initialise the module, which ends the sessions of every store
+ * on it, and a busy service must not do that once per request while the HSM is down.
+ */
+const RECONNECT_BACKOFF_MS = 1000;
+
+/** CKS_RO_USER_FUNCTIONS and CKS_RW_USER_FUNCTIONS (PKCS#11 v2.40 §5.6, CK_STATE; pkcs11js has no names). */
+const USER_SESSION_STATES = new Set<number>([1, 3]);
 
 /** CKZ_DATA_SPECIFIED (PKCS#11 v2.40 §2.1.8): the OAEP label source; the label is empty. */
 const CKZ_DATA_SPECIFIED = 1;
@@ -82,21 +111,36 @@ interface TokenKey {
  * a host-side SHA-2 digest (the portable form; not every token has CKM_ECDSA_SHA256). A key's id is
  * its CKA_ID; destroyed keys leave a CKO_DATA tombstone. pkcs11js calls are synchronous, so one
  * logged-in session serves the store without interleaving.
+ *
+ * HSM outages: a failure that leaves the token unreachable (session or device errors, or any failure
+ * after which the token no longer answers C_GetTokenInfo or the session is no longer logged in) is
+ * KEYSTORE_UNAVAILABLE, never KEY_NOT_FOUND: an empty search only means "absent" while the token is
+ * healthy. The broken session is dropped and the next operation opens and logs in a new one, once,
+ * re-initialising the module first when that is what it takes (SoftHSM2 needs it; see module.ts).
  */
 export class Pkcs11KeyStore implements KeyStore {
   readonly backend = 'pkcs11' as const;
   readonly #api: pkcs11js.PKCS11;
-  readonly #modulePath: string;
-  readonly #session: Handle;
+  readonly #token: TokenSelector;
+  /** The store's own copy of the PIN, to log in again after an outage; zeroed by close. */
+  readonly #pin: SecretKeyBytes;
   readonly #now: () => Date;
+  #slot: Handle = Buffer.alloc(0);
+  #session: Handle = Buffer.alloc(0);
+  /** The module generation #session belongs to; -1 before the first session. */
+  #generation = -1;
+  /** Set when the session failed in a way that leaves the token unreachable. */
+  #broken = false;
+  /** No reconnect before this time (ms since the epoch, by #now) after a failed one. */
+  #reconnectAt = 0;
   #importAlgorithm: ImportWrappingAlgorithm | null = null;
   readonly #handles = new Map<KeyId, { handle: Handle; kind: KeyKind; algorithm: KeyAlgorithm }>();
   #closed = false;
 
-  private constructor(api: pkcs11js.PKCS11, modulePath: string, session: Handle, now: () => Date) {
+  private constructor(api: pkcs11js.PKCS11, token: TokenSelector, pin: SecretKeyBytes, now: () => Date) {
     this.#api = api;
-    this.#modulePath = modulePath;
-    this.#session = session;
+    this.#token = token;
+    this.#pin = pin;
     this.#now = now;
   }
 
@@ -112,31 +156,90 @@ export class Pkcs11KeyStore implements KeyStore {
     if ((options.slot === undefined) === (options.tokenLabel === undefined)) {
       throw new TresorError('CONFIG_INVALID', 'name the PKCS#11 token by exactly one of slot and tokenLabel');
     }
+    const token: TokenSelector = {
+      module: options.module,
+      ...(options.slot === undefined ? {} : { slot: options.slot }),
+      ...(options.tokenLabel === undefined ? {} : { tokenLabel: options.tokenLabel }),
+    };
     const api = acquireModule(options.module);
-    let session: Handle | undefined;
+    const store = new Pkcs11KeyStore(api, token, options.pin.clone(), options.now ?? (() => new Date()));
     try {
-      const slot = findSlot(api, options);
-      session = api.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-      const opened = session;
-      options.pin.expose((pin) => {
-        try {
-          api.C_Login(opened, pkcs11js.CKU_USER, Buffer.from(pin).toString('utf8'));
-        } catch (err) {
-          if (ckrOf(err) !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) throw err;
-        }
-      });
-      return new Pkcs11KeyStore(api, options.module, opened, options.now ?? (() => new Date()));
+      // A module whose token was lost before (by another store of this process) answers PKCS#11
+      // errors until re-initialised; a token that simply is not there (a wrong label) does not.
+      store.#establish((err) => ckrOf(err) !== null);
     } catch (err) {
-      if (session !== undefined) {
-        try {
-          api.C_CloseSession(session);
-        } catch {
-          // The session is unusable anyway; the original failure is what the caller needs.
-        }
-      }
+      store.#pin.dispose();
       releaseModule(options.module);
+      throw err;
+    }
+    return store;
+  }
+
+  /**
+   * Opens and logs in a session; when that fails and `reinitialiseOn` accepts the failure, once more
+   * after re-initialising the module. PIN failures are never retried (a retry could lock the PIN).
+   */
+  #establish(reinitialiseOn: (err: unknown) => boolean): void {
+    try {
+      this.#openSession();
+      return;
+    } catch (err) {
+      const ckr = ckrOf(err);
+      if ((ckr !== null && isAuthFailure(ckr)) || !reinitialiseOn(err)) {
+        throw pkcs11Failure(err, 'opening a session on the token', 'KEYSTORE_UNAVAILABLE');
+      }
+      let reinitialised: boolean;
+      try {
+        reinitialised = reinitializeModule(this.#token.module);
+      } catch (cause) {
+        throw tokenUnavailable('the PKCS#11 module could not be re-initialised', cause);
+      }
+      if (!reinitialised) throw pkcs11Failure(err, 'opening a session on the token', 'KEYSTORE_UNAVAILABLE');
+    }
+    try {
+      this.#openSession();
+    } catch (err) {
       throw pkcs11Failure(err, 'opening a session on the token', 'KEYSTORE_UNAVAILABLE');
     }
+  }
+
+  /** Finds the token, opens a session, logs in and checks that the token answers. */
+  #openSession(): void {
+    const api = this.#api;
+    const slot = findSlot(api, this.#token);
+    const session = api.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    try {
+      this.#pin.expose((pin) => {
+        try {
+          api.C_Login(session, pkcs11js.CKU_USER, Buffer.from(pin).toString('utf8'));
+          recordLogin(this.#token.module, slot, pin);
+        } catch (err) {
+          // The login state is per token and application (v2.40 §5.6): another session has it, and
+          // the token did not check this PIN, so it is checked against the one that logged in.
+          if (ckrOf(err) !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) throw err;
+          if (loginMatches(this.#token.module, slot, pin) === false) {
+            throw new TresorError(
+              'KEYSTORE_AUTH_FAILED',
+              'the PIN differs from the one this process logged in to the token with: check the configured PIN',
+            );
+          }
+        }
+      });
+      const problem = tokenProblem(api, slot, session);
+      if (problem !== null) throw problem;
+    } catch (err) {
+      try {
+        api.C_CloseSession(session);
+      } catch {
+        // The session is unusable anyway; the original failure is what the caller needs.
+      }
+      throw err;
+    }
+    this.#slot = slot;
+    this.#session = session;
+    this.#generation = moduleGeneration(this.#token.module);
+    this.#broken = false;
+    this.#handles.clear();
   }
 
   async createKek(options: CreateKeyOptions = {}): Promise<KeyMetadata> {
@@ -171,7 +274,7 @@ export class Pkcs11KeyStore implements KeyStore {
 
   async importParameters(): Promise<ImportParameters> {
     const { publicKey } = this.#importKeyPair();
-    return importParametersFor(rsaPublicKeyOf(this.#api, this.#session, publicKey), this.#importWrapping());
+    return importParametersFor(this.#rsaPublicKey(publicKey), this.#importWrapping());
   }
 
   /**
@@ -182,7 +285,7 @@ export class Pkcs11KeyStore implements KeyStore {
   async importKek(wrappedKeyMaterial: Uint8Array, options: CreateKeyOptions = {}): Promise<KeyMetadata> {
     const label = checkLabel(options.label);
     const { privateKey, publicKey } = this.#importKeyPair();
-    const bits = rsaPublicKeyOf(this.#api, this.#session, publicKey).asymmetricKeyDetails?.modulusLength ?? 0;
+    const bits = this.#rsaPublicKey(publicKey).asymmetricKeyDetails?.modulusLength ?? 0;
     const parts = splitImportPayload(wrappedKeyMaterial, bits);
     const hash = oaepHashOf(this.#importWrapping());
     const ephemeral = this.#call('unwrapping the ephemeral key (RSA-OAEP)', 'KEY_IMPORT_INVALID', () =>
@@ -207,7 +310,9 @@ export class Pkcs11KeyStore implements KeyStore {
         ),
       );
     } finally {
-      this.#api.C_DestroyObject(this.#session, ephemeral);
+      this.#call('destroying the ephemeral key', 'KEYSTORE_UNAVAILABLE', () => {
+        this.#api.C_DestroyObject(this.#session, ephemeral);
+      });
     }
     // Tokens need not set CKA_VALUE_LEN on unwrapped keys (SoftHSM leaves it 0), so the key's size is
     // proven by use: a 40-byte AES-KWP block holds 25 to 32 bytes, and only 32 is an AES key size
@@ -215,6 +320,8 @@ export class Pkcs11KeyStore implements KeyStore {
     try {
       this.#trialWrap(kek);
     } catch (cause) {
+      const unreachable = this.#unreachable('checking the imported key', cause);
+      if (unreachable !== null) throw unreachable;
       this.#api.C_DestroyObject(this.#session, kek);
       throw new TresorError('KEY_IMPORT_INVALID', 'the imported key is not a usable AES-256 key', { cause });
     }
@@ -310,9 +417,9 @@ export class Pkcs11KeyStore implements KeyStore {
     ]);
     if (publicHandle === undefined)
       throw new TresorError('KEY_NOT_FOUND', `the token has no public key for ${keyId}`);
-    const [point] = this.#api.C_GetAttributeValue(this.#session, publicHandle, [
-      { type: pkcs11js.CKA_EC_POINT },
-    ]);
+    const [point] = this.#call('reading the public key', 'KEYSTORE_UNAVAILABLE', () =>
+      this.#api.C_GetAttributeValue(this.#session, publicHandle, [{ type: pkcs11js.CKA_EC_POINT }]),
+    );
     const algorithm = meta.algorithm as SigningAlgorithm;
     return Promise.resolve(
       ecPointToJwk(unwrapEcPoint(point?.value ?? Buffer.alloc(0), algorithm), algorithm, keyId),
@@ -372,24 +479,84 @@ export class Pkcs11KeyStore implements KeyStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#pin.dispose();
     try {
-      this.#api.C_CloseSession(this.#session);
+      // A session of an older module generation is gone, and its handle may now be another store's.
+      if (this.#sessionCurrent()) this.#api.C_CloseSession(this.#session);
+    } catch (err) {
+      if (!this.#broken) throw pkcs11Failure(err, 'closing the session', 'KEYSTORE_UNAVAILABLE');
     } finally {
-      releaseModule(this.#modulePath);
+      releaseModule(this.#token.module);
     }
     await Promise.resolve();
   }
 
+  /**
+   * Refuses a closed store; re-establishes a session lost to an outage or to a re-initialisation by
+   * another store (at most one attempt per call, and after a failed one none for RECONNECT_BACKOFF_MS).
+   */
   #open(): void {
     if (this.#closed) throw new TresorError('KEYSTORE_UNAVAILABLE', 'the PKCS#11 keystore is closed');
+    if (!this.#broken && this.#generation === moduleGeneration(this.#token.module)) return;
+    const now = this.#now().getTime();
+    if (this.#broken && now < this.#reconnectAt) {
+      throw tokenUnavailable(
+        `the token was unreachable at the last reconnect; the next attempt is at ${new Date(this.#reconnectAt).toISOString()}`,
+      );
+    }
+    if (this.#sessionCurrent()) {
+      try {
+        this.#api.C_CloseSession(this.#session);
+      } catch {
+        // The session is already broken; a new one replaces it.
+      }
+    }
+    this.#broken = true;
+    this.#handles.clear();
+    try {
+      this.#establish(() => true);
+    } catch (err) {
+      this.#reconnectAt = now + RECONNECT_BACKOFF_MS;
+      throw err;
+    }
   }
 
-  #call<T>(doing: string, fallback: Parameters<typeof pkcs11Failure>[2], f: () => T): T {
+  #sessionCurrent(): boolean {
+    return this.#generation >= 0 && this.#generation === moduleGeneration(this.#token.module);
+  }
+
+  /**
+   * The catalogue error for a failed PKCS#11 call. Besides the return values that always mean an
+   * outage, any failure after which the token no longer answers (SoftHSM2 says CKR_GENERAL_ERROR,
+   * or stale handles, once its token files are gone) is KEYSTORE_UNAVAILABLE and drops the session.
+   */
+  #failure(err: unknown, doing: string, fallback: ErrorCode): TresorError {
+    const failure = pkcs11Failure(err, doing, fallback);
+    if (failure.code === 'KEYSTORE_UNAVAILABLE') {
+      this.#broken = true;
+      return failure;
+    }
+    if (failure.code === 'KEYSTORE_AUTH_FAILED') return failure;
+    const problem = this.#unreachable(doing, err);
+    return problem ?? failure;
+  }
+
+  /** KEYSTORE_UNAVAILABLE (and the session marked broken) when the token does not answer. */
+  #unreachable(doing: string, cause: unknown): TresorError | null {
+    const problem = tokenProblem(this.#api, this.#slot, this.#session);
+    if (problem === null) return null;
+    this.#broken = true;
+    const ckr = ckrOf(cause);
+    const answered = ckr === null ? '' : ` (it answered ${ckrName(ckr)})`;
+    return tokenUnavailable(`the token stopped answering while ${doing}${answered}`, problem);
+  }
+
+  #call<T>(doing: string, fallback: ErrorCode, f: () => T): T {
     this.#open();
     try {
       return f();
     } catch (err) {
-      throw pkcs11Failure(err, doing, fallback);
+      throw this.#failure(err, doing, fallback);
     }
   }
 
@@ -420,6 +587,10 @@ export class Pkcs11KeyStore implements KeyStore {
     }
     const [tombstone] = this.#tombstones(keyId);
     if (tombstone !== undefined) return { meta: this.#tombstoneMetadata(tombstone), handle: null };
+    // An empty search means "absent" only from a token that still answers (SoftHSM2 finds nothing
+    // once its token files are gone).
+    const unreachable = this.#unreachable(`looking up key ${keyId}`, null);
+    if (unreachable !== null) throw unreachable;
     throw new TresorError('KEY_NOT_FOUND', `no key ${keyId} on this token`);
   }
 
@@ -444,8 +615,11 @@ export class Pkcs11KeyStore implements KeyStore {
         return op(cached.handle, cached.algorithm);
       } catch (err) {
         const ckr = ckrOf(err);
-        if (ckr === null || !STALE_HANDLE.has(ckr)) throw pkcs11Failure(err, doing, fallback);
+        if (ckr === null || !STALE_HANDLE.has(ckr)) throw this.#failure(err, doing, fallback);
         this.#handles.delete(keyId);
+        // A stale handle can also mean the token dropped every object; then there is nothing to find.
+        const unreachable = this.#unreachable(doing, err);
+        if (unreachable !== null) throw unreachable;
       }
     }
     const { meta, handle } = this.#locate(keyId);
@@ -455,7 +629,7 @@ export class Pkcs11KeyStore implements KeyStore {
     try {
       return op(handle, meta.algorithm);
     } catch (err) {
-      throw pkcs11Failure(err, doing, fallback);
+      throw this.#failure(err, doing, fallback);
     }
   }
 
@@ -584,6 +758,12 @@ export class Pkcs11KeyStore implements KeyStore {
     }
   }
 
+  #rsaPublicKey(handle: Handle): ReturnType<typeof createPublicKey> {
+    return this.#call('reading the import key', 'KEYSTORE_UNAVAILABLE', () =>
+      rsaPublicKeyOf(this.#api, this.#session, handle),
+    );
+  }
+
   /** The RSA import key pair, generated in the token on first use. */
   #importKeyPair(): { privateKey: Handle; publicKey: Handle } {
     const find = (cls: number): Handle | undefined =>
@@ -613,7 +793,7 @@ export class Pkcs11KeyStore implements KeyStore {
     const { privateKey, publicKey } = this.#importKeyPair();
     const probe = publicEncrypt(
       {
-        key: rsaPublicKeyOf(this.#api, this.#session, publicKey),
+        key: this.#rsaPublicKey(publicKey),
         padding: constants.RSA_PKCS1_OAEP_PADDING,
         oaepHash: 'sha256',
       },
@@ -632,7 +812,7 @@ export class Pkcs11KeyStore implements KeyStore {
     } catch (err) {
       const ckr = ckrOf(err);
       if (ckr !== pkcs11js.CKR_ARGUMENTS_BAD && ckr !== pkcs11js.CKR_MECHANISM_PARAM_INVALID) {
-        throw pkcs11Failure(err, 'probing RSA-OAEP support', 'KEYSTORE_UNAVAILABLE');
+        throw this.#failure(err, 'probing RSA-OAEP support', 'KEYSTORE_UNAVAILABLE');
       }
       this.#importAlgorithm = 'RSA_AES_KEY_WRAP_SHA_1';
     }
@@ -640,14 +820,23 @@ export class Pkcs11KeyStore implements KeyStore {
   }
 }
 
-function findSlot(api: pkcs11js.PKCS11, options: Pkcs11KeyStoreOptions): Handle {
+/**
+ * The slot of the wanted token. A slot whose token does not answer is skipped; if the token is not
+ * found, that slot's failure is thrown (it may be the wanted token, lost), not "no such token".
+ */
+function findSlot(api: pkcs11js.PKCS11, options: TokenSelector): Handle {
   const slots = api.C_GetSlotList(true);
+  let unanswered: Error | null = null;
   for (const slot of slots) {
     if (options.slot !== undefined && slotNumber(slot) === options.slot) return slot;
-    if (options.tokenLabel !== undefined && api.C_GetTokenInfo(slot).label.trimEnd() === options.tokenLabel) {
-      return slot;
+    if (options.tokenLabel === undefined) continue;
+    try {
+      if (api.C_GetTokenInfo(slot).label.trimEnd() === options.tokenLabel) return slot;
+    } catch (err) {
+      unanswered = err instanceof Error ? err : new Error(String(err));
     }
   }
+  if (unanswered !== null) throw unanswered;
   const wanted = options.slot !== undefined ? `slot ${options.slot}` : `token "${options.tokenLabel ?? ''}"`;
   throw new TresorError(
     'KEYSTORE_UNAVAILABLE',
@@ -658,6 +847,22 @@ function findSlot(api: pkcs11js.PKCS11, options: Pkcs11KeyStoreOptions): Handle 
 /** CK_SLOT_ID as pkcs11js returns it: a CK_ULONG in native byte order (little-endian on x86/arm64). */
 function slotNumber(slot: Handle): number {
   return slot.length >= 8 ? Number(slot.readBigUInt64LE(0)) : slot.readUInt32LE(0);
+}
+
+/**
+ * Why the token cannot serve this session, or null when it answers C_GetTokenInfo and the session is
+ * logged in as the user. SoftHSM2 keeps an open session's handle valid while its token files are
+ * gone, so the token info is what tells (it answers CKR_GENERAL_ERROR).
+ */
+function tokenProblem(api: pkcs11js.PKCS11, slot: Handle, session: Handle): TresorError | null {
+  try {
+    api.C_GetTokenInfo(slot);
+    const { state } = api.C_GetSessionInfo(session);
+    if (USER_SESSION_STATES.has(state)) return null;
+    return new TresorError('KEYSTORE_UNAVAILABLE', 'the session is no longer logged in');
+  } catch (err) {
+    return pkcs11Failure(err, 'checking the token', 'KEYSTORE_UNAVAILABLE');
+  }
 }
 
 function oaepMechanism(hash: 'sha256' | 'sha1'): pkcs11js.Mechanism {
