@@ -1,20 +1,24 @@
 # Tresor serving image: the model-serving enclave (CPU llama.cpp engine; CUDA builds are not part of this image).
-# Build from the repository root (docs/deploy.md "Reproducible images"):
+#
+# The reproducible path is daemonless: `npm run images` builds this image from Debian packages and the
+# npm registry only, twice identical (docs/deploy.md "Reproducible images"). This Dockerfile is for
+# users with a registry and a Docker/BuildKit daemon:
+#   skopeo copy oci-archive:dist-images/base.oci.tar docker://<registry>/tresor/base:trixie-nodejs20
 #   docker buildx build -f deploy/docker/serving.Dockerfile --provenance=false --sbom=false \
+#     --build-arg RUNTIME_IMAGE=<registry>/tresor/base:trixie-nodejs20@sha256:<digest below> \
 #     --build-arg SOURCE_DATE_EPOCH=$(git log -1 --pretty=%ct) \
 #     --output type=oci,dest=tresor-serving.oci.tar,rewrite-timestamp=true .
 #
-# Base images are pinned by digest. node:20-bookworm-slim: the linux/amd64+arm64 index digest found
-# pinned in several independent public repositories (not re-checked against Docker Hub from this
-# machine; verify with `docker buildx imagetools inspect node:20-bookworm-slim`). The distroless
-# runtime digest could not be verified offline: it is the all-zero PLACEHOLDER, which cannot be pulled,
-# so a build fails until you pass --build-arg RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot@sha256:<digest>
-# (`crane digest gcr.io/distroless/nodejs20-debian12:nonroot`). The lint test (deploy/src/dockerfile-lint.test.ts)
-# and `lintDockerfile` in release mode refuse the placeholder.
+# RUNTIME_IMAGE is Tresor's own base (Debian trixie nodejs 20 from deploy/images/base-packages.lock,
+# no shell, apt or dpkg, user 65532); `npm run images -- --update-lock` rewrites its digest here and
+# the lint test (deploy/src/dockerfile-lint.test.ts) checks it equals the lock's `base-image`.
+# `skopeo copy` keeps the manifest bytes, so the digest is the same in your registry. NODE_IMAGE
+# (build stage only) is the node:20-bookworm-slim index digest found pinned in several public
+# repositories, not re-checked against Docker Hub from the build machine (no registry access there).
 ARG NODE_IMAGE=docker.io/library/node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
-ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot@sha256:0000000000000000000000000000000000000000000000000000000000000000
-# Debian packages for the native builds (better-sqlite3, pkcs11js) come from a fixed snapshot, so a
-# rebuild gets the same compiler and headers.
+ARG RUNTIME_IMAGE=ghcr.io/tresor/base:trixie-nodejs20@sha256:2f40e4034d9622368778d5fc8f9bd3b229250114861a3bea47c6aa9568ecef99
+# Debian packages for the native builds (better-sqlite3, pkcs11js) in the build stage come from a
+# fixed snapshot, so a rebuild gets the same compiler and headers.
 ARG DEBIAN_SNAPSHOT=20250701T000000Z
 
 # ── build: compile the TypeScript workspaces ─────────────────────────────────────────────────
@@ -44,15 +48,15 @@ RUN rm -rf node_modules packages/*/node_modules services/*/node_modules apps/*/n
       if [ -d "$w/node_modules" ]; then mkdir -p "/deps/$w" && cp -a "$w/node_modules" "/deps/$w/"; fi; \
     done
 
-# ── runtime: distroless Node 20, no shell, no package manager, non-root ─────────────────────
+# ── runtime: Tresor base (Debian trixie nodejs 20), no shell, no package manager, non-root ──
 FROM ${RUNTIME_IMAGE}
 WORKDIR /app
 COPY --from=deps /deps /app
 COPY --from=build /out /app
-ENV NODE_ENV=production
-# 65532 = distroless "nonroot"; the manifests also set runAsUser 65532 and a read-only root file
+ENV NODE_ENV=production HOME=/home/nonroot
+# 65532 = "nonroot" in the base's /etc/passwd; the manifests also set runAsUser 65532 and a read-only root file
 # system: the service writes only to /tmp (an in-guest memory volume).
 USER 65532:65532
 EXPOSE 8443
-ENTRYPOINT ["/nodejs/bin/node", "/app/apps/cli/bin/tresor.js"]
+ENTRYPOINT ["/usr/bin/node", "/app/apps/cli/bin/tresor.js"]
 CMD ["serving", "serve", "--config", "/etc/tresor/config.json"]

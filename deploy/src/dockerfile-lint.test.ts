@@ -2,10 +2,16 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { lintDockerfile, parseDockerfile, type DockerfileRule } from './dockerfile-lint.js';
+import { parseBaseLock } from './image-digests.js';
 
 const dockerDir = fileURLToPath(new URL('../docker/', import.meta.url));
 const dockerfiles = readdirSync(dockerDir).filter((name) => name.endsWith('.Dockerfile'));
 const PINNED_NODE = `node:20-bookworm-slim@sha256:${'2c'.repeat(32)}`;
+const lock = parseBaseLock(
+  readFileSync(fileURLToPath(new URL('../images/base-packages.lock', import.meta.url)), 'utf8'),
+);
+/** The base `npm run images` builds from the lock: the runtime stage of every Dockerfile. */
+const RUNTIME_BASE = `ghcr.io/tresor/base:trixie-nodejs20@${lock.baseImage ?? 'missing'}`;
 
 const GOOD = `ARG BASE=${PINNED_NODE}
 FROM \${BASE} AS build
@@ -26,13 +32,26 @@ describe('Dockerfile lint', () => {
     expect(dockerfiles.sort()).toEqual(['gateway.Dockerfile', 'serving.Dockerfile', 'trust.Dockerfile']);
   });
 
-  it.each(dockerfiles)('%s: pinned bases, non-root user, npm ci --omit=dev, no latest', (name) => {
-    const text = readFileSync(`${dockerDir}${name}`, 'utf8');
-    expect(lintDockerfile(text, { allowPlaceholderDigests: true })).toEqual([]);
-    // The distroless digest is still the placeholder (see the file's header): release mode refuses it.
-    expect(rules(text)).toEqual(['placeholder-digest']);
-    expect(text).toMatch(/^USER 65532:65532$/m);
-    expect(text).not.toMatch(/:latest\b/);
+  it.each(dockerfiles)(
+    '%s: pinned bases, runtime = the base built from the lock, non-root, npm ci --omit=dev',
+    (name) => {
+      const text = readFileSync(`${dockerDir}${name}`, 'utf8');
+      expect(lock.baseImage).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(lintDockerfile(text, { runtimeBase: RUNTIME_BASE })).toEqual([]);
+      expect(text).toContain(`ARG RUNTIME_IMAGE=${RUNTIME_BASE}\n`);
+      expect(text).toMatch(/^USER 65532:65532$/m);
+      expect(text).toMatch(/^ENTRYPOINT \["\/usr\/bin\/node", "\/app\/apps\/cli\/bin\/tresor\.js"\]$/m);
+      expect(text).not.toMatch(/:latest\b/);
+    },
+  );
+
+  it('flags a final stage that does not start from the locked base', () => {
+    const locked = `ghcr.io/tresor/base:trixie-nodejs20@sha256:${'cd'.repeat(32)}`;
+    const distroless = `gcr.io/distroless/nodejs20-debian12@sha256:${'ab'.repeat(32)}`;
+    const runtimeBase = (text: string) => lintDockerfile(text, { runtimeBase: locked }).map((f) => f.rule);
+    expect(runtimeBase(GOOD.replace(distroless, locked))).toEqual([]);
+    expect(runtimeBase(GOOD.replace(distroless, locked.replace('cd', 'ce')))).toEqual(['runtime-base']);
+    expect(runtimeBase(GOOD)).toEqual(['runtime-base']);
   });
 
   it('accepts a well-formed file', () => {

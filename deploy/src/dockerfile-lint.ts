@@ -12,7 +12,8 @@ export type DockerfileRule =
   | 'no-user'
   | 'npm-install'
   | 'no-omit-dev'
-  | 'remote-add';
+  | 'remote-add'
+  | 'runtime-base';
 
 export interface DockerfileFinding {
   readonly rule: DockerfileRule;
@@ -26,6 +27,11 @@ export interface DockerfileLintOptions {
    * file was written). Release builds leave this off: the placeholder cannot be pulled anyway.
    */
   readonly allowPlaceholderDigests?: boolean;
+  /**
+   * The exact image the final stage must start from: for Tresor's Dockerfiles, the base image built
+   * daemonlessly from deploy/images/base-packages.lock (`npm run images`), pinned by its digest.
+   */
+  readonly runtimeBase?: string;
 }
 
 interface Instruction {
@@ -78,6 +84,7 @@ export function lintDockerfile(text: string, options: DockerfileLintOptions = {}
   const stages = new Set<string>();
   let finalStageUser: { line: number; user: string } | undefined;
   let finalStageLine = 0;
+  let finalStageImage = '';
   let omitDev = false;
 
   for (const instruction of parseDockerfile(text)) {
@@ -90,6 +97,7 @@ export function lintDockerfile(text: string, options: DockerfileLintOptions = {}
       const image = substitute(words[0] ?? '', args);
       const alias = words[1]?.toUpperCase() === 'AS' ? words[2] : undefined;
       finalStageLine = line;
+      finalStageImage = image;
       finalStageUser = undefined;
       if (!stages.has(image) && image !== 'scratch') {
         if (/:latest(@|$)/.test(image)) add('latest-tag', line, `base image ${image} uses the tag "latest"`);
@@ -118,6 +126,13 @@ export function lintDockerfile(text: string, options: DockerfileLintOptions = {}
     if (user === 'root' || user === '0' || group === '0' || group === 'root') {
       add('root-user', finalStageUser.line, `the final stage runs as ${finalStageUser.user} (root)`);
     }
+  }
+  if (options.runtimeBase !== undefined && finalStageImage !== options.runtimeBase) {
+    add(
+      'runtime-base',
+      finalStageLine,
+      `the final stage starts from ${finalStageImage}, not ${options.runtimeBase} (run \`npm run images -- --update-lock\` to pin the base)`,
+    );
   }
   if (!omitDev) add('no-omit-dev', 1, 'production dependencies must be installed with `npm ci --omit=dev`');
   return findings;

@@ -54,3 +54,11 @@ export {
   type DockerfileLintOptions,
   type DockerfileRule,
 } from './dockerfile-lint.js';
+export {
+  formatImagesFile,
+  parseImagesFile,
+  withImages,
+  imagesFileSchema,
+  MAX_IMAGES_BYTES,
+  type ImagesFile,
+} from './image-digests.js';

@@ -49,7 +49,7 @@ const PEM_CERTIFICATE =
 /** Keys that would put secret material into a ConfigMap (matched case-insensitively, anywhere in a name). */
 const SECRET_KEY_NAMES = /(password|passwd|secret|private|token|apikey|api_key|credential|passphrase)/i;
 
-const imageRef = z
+export const imageRef = z
   .string()
   .regex(IMAGE_REF, 'an image reference pinned by digest: <repository>[:tag]@sha256:<64 hex digits>')
   .refine(

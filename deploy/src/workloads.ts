@@ -9,7 +9,7 @@ import { buildInitData, DEFAULT_AGENT_POLICY, type InitData } from './init-data.
 import { INIT_DATA_ANNOTATION, type TeeKind } from './runtime-classes.js';
 import { imageDigest, trustUrl, type DeploymentValues } from './values.js';
 
-/** The non-root user of the images (distroless `nonroot`, also used for the Node build stage). */
+/** The non-root user of the images (`nonroot` in the base image built by scripts/build-images.ts). */
 export const TRESOR_UID = 65532;
 /** The `redis` user of the official Redis image. */
 export const REDIS_UID = 999;

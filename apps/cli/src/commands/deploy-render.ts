@@ -4,9 +4,12 @@ import { TresorError } from '@tresor/protocol';
 import {
   loadDeploymentValues,
   parseDeploymentValues,
+  parseImagesFile,
   referenceValuesJson,
   renderDeployment,
+  withImages,
   writeOutputDirectory,
+  MAX_IMAGES_BYTES,
   MAX_VALUES_BYTES,
   type DeploymentValues,
 } from '@tresor/deploy';
@@ -15,6 +18,7 @@ import type { CliIo } from '../io.js';
 interface RenderOptions {
   readonly out: string;
   readonly values?: string;
+  readonly images?: string;
   readonly force: boolean;
   readonly strict: boolean;
 }
@@ -30,29 +34,38 @@ function parseOptions(raw: Record<string, unknown>): RenderOptions {
   if (values !== undefined && (typeof values !== 'string' || values.length === 0)) {
     throw new TresorError('USAGE_INVALID', '--values needs a file');
   }
+  const images = raw.images;
+  if (images !== undefined && (typeof images !== 'string' || images.length === 0)) {
+    throw new TresorError(
+      'USAGE_INVALID',
+      '--images needs a file (dist-images/images.json from `npm run images`)',
+    );
+  }
   return {
     out,
     ...(values === undefined ? {} : { values }),
+    ...(images === undefined ? {} : { images }),
     force: raw.force === true,
     strict: raw.strict === true,
   };
 }
 
-function readValues(path: string | undefined, cwd: string): DeploymentValues {
-  if (path === undefined) return parseDeploymentValues({}, 'default values');
-  const file = resolve(cwd, path);
-  let text: string;
+function readText(option: string, path: string, cwd: string, limit: number): string {
   try {
-    const bytes = readFileSync(file);
-    if (bytes.length > MAX_VALUES_BYTES) {
-      throw new TresorError('CONFIG_INVALID', `${path}: larger than ${MAX_VALUES_BYTES} bytes`);
+    const bytes = readFileSync(resolve(cwd, path));
+    if (bytes.length > limit) {
+      throw new TresorError('CONFIG_INVALID', `${path}: larger than ${limit} bytes`);
     }
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch (cause) {
     if (cause instanceof TresorError) throw cause;
-    throw new TresorError('INPUT_UNREADABLE', `cannot read --values ${path} as UTF-8 text`, { cause });
+    throw new TresorError('INPUT_UNREADABLE', `cannot read ${option} ${path} as UTF-8 text`, { cause });
   }
-  return loadDeploymentValues(text, path);
+}
+
+function readValues(path: string | undefined, cwd: string): DeploymentValues {
+  if (path === undefined) return parseDeploymentValues({}, 'default values');
+  return loadDeploymentValues(readText('--values', path, cwd, MAX_VALUES_BYTES), path);
 }
 
 /** A path relative to the working directory when it lies inside it, else absolute. */
@@ -68,7 +81,14 @@ function displayPath(path: string, cwd: string): string {
  */
 export async function renderDeployCommand(raw: Record<string, unknown>, io: CliIo): Promise<void> {
   const options = parseOptions(raw);
-  const values = readValues(options.values, io.cwd);
+  const fromValues = readValues(options.values, io.cwd);
+  const values =
+    options.images === undefined
+      ? fromValues
+      : withImages(
+          fromValues,
+          parseImagesFile(readText('--images', options.images, io.cwd, MAX_IMAGES_BYTES), options.images),
+        );
   const rendered = renderDeployment(values);
   if (options.strict && rendered.warnings.length > 0) {
     throw new TresorError(

@@ -14,6 +14,10 @@ export const deployCommands: CommandModule = (program, io) => {
     )
     .requiredOption('--out <dir>', 'output directory (created; must be empty unless --force)')
     .option('--values <file>', 'values file, YAML or JSON (default: the built-in defaults)')
+    .option(
+      '--images <file>',
+      'images file written by `npm run images` (dist-images/images.json): pins trust, gateway and serving to the digests built there, over the values file',
+    )
     .option('--force', 'replace the contents of a non-empty output directory')
     .option(
       '--strict',
