@@ -5,7 +5,17 @@ import tseslint from 'typescript-eslint';
 import { layeringConfigs } from './eslint.layers.mjs';
 
 export default defineConfig(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', '**/*.tsbuildinfo', 'apps/cli/bin/**'] },
+  {
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      'coverage/**',
+      '**/*.tsbuildinfo',
+      'apps/cli/bin/**',
+      'dist-images/**',
+      'test-results/**',
+    ],
+  },
   js.configs.recommended,
   tseslint.configs.strictTypeChecked,
   tseslint.configs.stylisticTypeChecked,
