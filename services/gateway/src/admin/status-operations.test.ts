@@ -147,6 +147,15 @@ describe('audit/verify', () => {
     expect(record.details).toMatchObject({ intact: true, records: 4 });
   });
 
+  it('lists only the records it verified, newest first, when more were appended meanwhile', async () => {
+    const first = await call('audit/verify', { recent: 10 });
+    expect(first.json.lastSeq).toBe(4);
+    // The first call appended its own audit.verify record (5): the second covers 1–5 and lists all.
+    const { json } = await call('audit/verify', { recent: 10 });
+    expect(json.lastSeq).toBe(5);
+    expect((json.recent as { seq: number }[]).map((r) => r.seq)).toEqual([5, 4, 3, 2, 1]);
+  });
+
   it('accepts a null request (the default of ten records)', async () => {
     const { status, json } = await call('audit/verify', null);
     expect(status).toBe(200);

@@ -58,13 +58,17 @@ async function auditSpan(
   return repository.read(async (reader) => {
     const [first] = await reader.records(firstSeq - 1, 1);
     const from = Math.max(firstSeq - 1, lastSeq - Math.max(recent, 1));
-    const tail = await reader.records(from, Math.max(recent, 1));
+    // Only records the verification covered: others may have been appended since (the console asks
+    // for keystore/status at the same moment, and that is audited too).
+    const tail = (await reader.records(from, Math.max(recent, 1))).filter(
+      (row) => typeof row.seq === 'number' && row.seq <= lastSeq,
+    );
     const last = tail.at(-1);
     return {
       firstTime: first === undefined ? null : text(first.time),
       lastTime: last === undefined ? null : text(last.time),
       recent: tail
-        .slice(tail.length - recent)
+        .slice(Math.max(0, tail.length - recent))
         .map(recordView)
         .reverse(),
     };
