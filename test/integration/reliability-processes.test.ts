@@ -40,6 +40,39 @@ const INTER_TOKEN_DELAY_MS = 25;
 /** A hang guard, not a timing assertion: a stream still open this long after the kill is a hang. */
 const HANG_GUARD_MS = 60_000;
 
+/**
+ * Reads the rest of a stream after a fault: 'ended' when it ends or fails (the failure is
+ * `refusal`), 'hang' when neither happens within HANG_GUARD_MS.
+ */
+async function drainAfterFault(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  decoder: TextDecoder,
+): Promise<{ outcome: 'ended' | 'hang'; text: string; refusal: unknown }> {
+  let text = '';
+  let refusal: unknown;
+  let guard: NodeJS.Timeout | undefined;
+  const hang = new Promise<'hang'>((resolve) => {
+    guard = setTimeout(() => {
+      resolve('hang');
+    }, HANG_GUARD_MS);
+  });
+  const drained = (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+    } catch (err) {
+      refusal = err;
+    }
+    return 'ended' as const;
+  })();
+  const outcome = await Promise.race([drained, hang]);
+  clearTimeout(guard);
+  return { outcome, text, refusal };
+}
+
 let cluster: GatewayCluster;
 let gateway: RunningGateway;
 let client: TresorClient;
@@ -186,28 +219,10 @@ describe('kill -9 of serving mid-stream', () => {
     await killed(proc);
     expect(proc.signalCode).toBe('SIGKILL');
 
-    let refusal: unknown;
-    let guard: NodeJS.Timeout | undefined;
-    const hang = new Promise<'hang'>((resolve) => {
-      guard = setTimeout(() => {
-        resolve('hang');
-      }, HANG_GUARD_MS);
-    });
-    const drained = (async () => {
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          text += decoder.decode(value, { stream: true });
-        }
-      } catch (err) {
-        refusal = err;
-      }
-      return 'ended' as const;
-    })();
-    const outcome = await Promise.race([drained, hang]);
-    clearTimeout(guard);
-    expect(outcome).toBe('ended');
+    const drained = await drainAfterFault(reader, decoder);
+    expect(drained.outcome).toBe('ended');
+    text += drained.text;
+    const refusal = drained.refusal;
     // The answer never looks complete: no [DONE] after the kill…
     expect(text).not.toContain('data: [DONE]');
     // …the gateway's sealed error event names the failure…
@@ -439,27 +454,10 @@ describe('kill -9 of the gateway during a request', () => {
     const proc = gatewayChild!;
     proc.kill('SIGKILL');
     await killed(proc);
-    let refusal: unknown;
-    let guard: NodeJS.Timeout | undefined;
-    const hang = new Promise<'hang'>((resolve) => {
-      guard = setTimeout(() => {
-        resolve('hang');
-      }, HANG_GUARD_MS);
-    });
-    const drained = (async () => {
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          text += decoder.decode(value, { stream: true });
-        }
-      } catch (err) {
-        refusal = err;
-      }
-      return 'ended' as const;
-    })();
-    expect(await Promise.race([drained, hang])).toBe('ended');
-    clearTimeout(guard);
+    const drained = await drainAfterFault(reader, decoder);
+    expect(drained.outcome).toBe('ended');
+    text += drained.text;
+    const refusal = drained.refusal;
     expect(text).not.toContain('data: [DONE]');
     // A catalogue code saying the answer is incomplete, not a bare `Error: aborted`.
     expect(isTresorError(refusal) ? refusal.code : String(refusal)).toBe('GATEWAY_UNREACHABLE');

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import type { DestinationStream } from 'pino';
 import { ModelKey } from '@tresor/crypto';
 import { sealModelFile } from '@tresor/crypto/node';
-import { FileKeyStore, SecretKeyBytes } from '@tresor/keystore';
 import { ADMIN_MEDIA_TYPE, generateAdminKey, signAdminRequest, type AdminSigningKey } from '@tresor/trust';
 import { parseGatewayConfig, startGatewayService, type RunningGateway } from '@tresor/gateway';
 import { startServingService, type RunningServingService } from '@tresor/serving';
@@ -21,6 +20,7 @@ import {
   startServingTrust,
   type ServingTrust,
 } from './serving-trust.js';
+import { createGatewayKeyStore } from './gateway-fixture.js';
 import { createTestCa, issueTestCertificate, type TestCa } from './test-pki.js';
 
 /**
@@ -95,17 +95,11 @@ export async function startGatewayCluster(
   const tlsCa: TestCa = await createTestCa('gateway-listener');
   const gatewayCa = tlsCa.cert.toString('pem');
   const listener = await issueTestCertificate(tlsCa, 'localhost', 'server', '30');
-  process.env[PASSPHRASE_ENV] = 'cluster test passphrase only';
-  const keyStore = await FileKeyStore.open({
-    path: join(dir, 'keys.tresor'),
-    passphrase: SecretKeyBytes.copyOf(new TextEncoder().encode(process.env[PASSPHRASE_ENV])),
-    mode: 'development',
-    createIfMissing: true,
-    scryptLog2N: 14,
-  });
-  const auditKey = await keyStore.createSigningKey('ES256', { label: 'gateway audit' });
-  const tenantKek = await keyStore.createKek({ label: 'gateway tenants' });
-  await keyStore.close();
+  const { auditKey, tenantKek } = await createGatewayKeyStore(
+    dir,
+    PASSPHRASE_ENV,
+    'cluster test passphrase only',
+  );
   const files: Record<string, string> = {
     'tls.crt': listener.cert,
     'tls.key': listener.key,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DestinationStream } from 'pino';
 import { parseReferenceValueSet } from '@tresor/attestation';
-import { FileKeyStore, SecretKeyBytes } from '@tresor/keystore';
+import { FileKeyStore, SecretKeyBytes, type KeyMetadata } from '@tresor/keystore';
 import {
   documentPlugin,
   ephemeralDocumentSigner,
@@ -60,6 +60,32 @@ export interface GatewayFixtureOptions {
   readonly limits?: Record<string, number>;
 }
 
+/**
+ * The gateway's development file keystore in `dir/keys.tresor`, its passphrase put in the environment
+ * variable the gateway config will name, with its audit signing key and tenant KEK.
+ */
+export async function createGatewayKeyStore(
+  dir: string,
+  passphraseEnv: string,
+  passphrase: string,
+): Promise<{ auditKey: KeyMetadata; tenantKek: KeyMetadata }> {
+  process.env[passphraseEnv] = passphrase;
+  const keyStore = await FileKeyStore.open({
+    path: join(dir, 'keys.tresor'),
+    passphrase: SecretKeyBytes.copyOf(new TextEncoder().encode(passphrase)),
+    mode: 'development',
+    createIfMissing: true,
+    scryptLog2N: 14,
+  });
+  try {
+    const auditKey = await keyStore.createSigningKey('ES256', { label: 'gateway audit' });
+    const tenantKek = await keyStore.createKek({ label: 'gateway tenants' });
+    return { auditKey, tenantKek };
+  } finally {
+    await keyStore.close();
+  }
+}
+
 export async function startGatewayFixture(options: GatewayFixtureOptions = {}): Promise<GatewayFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'tresor-gateway-'));
   const clock: { offsetMs: number; frozenAt: number | undefined } = { offsetMs: 0, frozenAt: undefined };
@@ -102,17 +128,11 @@ export async function startGatewayFixture(options: GatewayFixtureOptions = {}): 
   const meshClient = await issueTestCertificate(mesh, 'gateway', 'client', '20');
   const gatewayTls = await issueTestCertificate(mesh, 'localhost', 'server', '21');
 
-  process.env[PASSPHRASE_ENV] = 'gateway test passphrase only';
-  const keyStore = await FileKeyStore.open({
-    path: join(dir, 'keys.tresor'),
-    passphrase: SecretKeyBytes.copyOf(new TextEncoder().encode(process.env[PASSPHRASE_ENV])),
-    mode: 'development',
-    createIfMissing: true,
-    scryptLog2N: 14,
-  });
-  const auditKey = await keyStore.createSigningKey('ES256', { label: 'gateway audit' });
-  const tenantKek = await keyStore.createKek({ label: 'gateway tenants' });
-  await keyStore.close();
+  const { auditKey, tenantKek } = await createGatewayKeyStore(
+    dir,
+    PASSPHRASE_ENV,
+    'gateway test passphrase only',
+  );
 
   const files: Record<string, string> = {
     'tls.crt': gatewayTls.cert,
