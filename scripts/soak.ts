@@ -33,7 +33,6 @@
  * run it); without it the flag is set at run time.
  * `--json <file>` is rewritten after every sample, so a run that dies leaves its figures.
  */
-import { request } from 'node:https';
 import { readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -41,7 +40,12 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { connect } from '@tresor/sdk';
 import { createNodeTransport } from '@tresor/sdk/node';
-import { CLUSTER_MODEL, gatewayAdminCall, startGatewayCluster } from '../test/support/gateway-cluster.js';
+import {
+  CLUSTER_MODEL,
+  gatewayAdminCall,
+  startGatewayCluster,
+  trustDocumentKeys,
+} from '../test/support/gateway-cluster.js';
 
 /** The gateway's default `limits.replayWindowSeconds`, which the soak's gateway keeps. */
 const REPLAY_WINDOW_SECONDS = 600;
@@ -117,20 +121,6 @@ function openFds(): number {
   }
 }
 
-function getJson(url: string, ca: string): Promise<{ keys: Record<string, unknown>[] }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { ca }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (p: Buffer) => parts.push(p));
-      res.on('end', () => {
-        resolve(JSON.parse(Buffer.concat(parts).toString('utf8')) as { keys: Record<string, unknown>[] });
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 async function main(): Promise<number> {
   let values;
   try {
@@ -200,8 +190,7 @@ async function main(): Promise<number> {
         tokensPerDay: 1_000_000_000,
       })
     ).key as string;
-    const documentKeys = (await getJson(`${cluster.trust.url}/trust/v0/document-keys`, cluster.trust.caPem))
-      .keys;
+    const documentKeys = await trustDocumentKeys(cluster.trust);
     const client = await connect(gateway.url, {
       policy: {
         version: 1,
