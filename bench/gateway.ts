@@ -23,7 +23,7 @@ import { connect, type TresorClient } from '@tresor/sdk';
 import { createEchoEngine } from '@tresor/serving';
 import {
   CLUSTER_MODEL,
-  gatewayAdminCall,
+  provisionTenant,
   keepAliveTransport,
   startGatewayCluster,
   trustDocumentKeys,
@@ -83,33 +83,10 @@ async function main(): Promise<void> {
   try {
     const serving = await cluster.startServing({ responseTokens: TOKENS, maxConcurrent: CONCURRENCY * 2 });
     const gateway = await cluster.startGateway({ replicaUrls: [serving.url] });
-    const admin = async (operation: string, request: unknown): Promise<Record<string, unknown>> => {
-      const answer = await gatewayAdminCall(
-        gateway.url,
-        cluster.gatewayCa,
-        cluster.admin,
-        operation,
-        request,
-      );
-      if (answer.status !== 200) throw new Error(`${operation}: ${JSON.stringify(answer.json)}`);
-      return answer.json;
-    };
-    await admin('tenants/create', {
-      id: 'bench',
+    const key = await provisionTenant(gateway.url, cluster, 'bench', {
       requestsPerMinute: 10_000_000,
       tokensPerDay: 1_000_000_000,
     });
-    await admin('policies/set', {
-      tenant: 'bench',
-      policy: 'permit(principal in Gateway::Tenant::"bench", action, resource);',
-    });
-    const key = (
-      await admin('api-keys/create', {
-        tenant: 'bench',
-        requestsPerMinute: 10_000_000,
-        tokensPerDay: 1_000_000_000,
-      })
-    ).key as string;
     const documentKeys = await trustDocumentKeys(cluster.trust);
     const client: TresorClient = await connect(gateway.url, {
       policy: {

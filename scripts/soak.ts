@@ -42,7 +42,7 @@ import { connect } from '@tresor/sdk';
 import { createNodeTransport } from '@tresor/sdk/node';
 import {
   CLUSTER_MODEL,
-  gatewayAdminCall,
+  provisionTenant,
   startGatewayCluster,
   trustDocumentKeys,
 } from '../test/support/gateway-cluster.js';
@@ -173,23 +173,10 @@ async function main(): Promise<number> {
   try {
     const serving = await cluster.startServing();
     const gateway = await cluster.startGateway({ replicaUrls: [serving.url] });
-    const admin = async (operation: string, body: unknown): Promise<Record<string, unknown>> => {
-      const answer = await gatewayAdminCall(gateway.url, cluster.gatewayCa, cluster.admin, operation, body);
-      if (answer.status !== 200) throw new Error(`${operation} answered ${answer.status}`);
-      return answer.json;
-    };
-    await admin('tenants/create', { id: 'soak', requestsPerMinute: 1_000_000, tokensPerDay: 1_000_000_000 });
-    await admin('policies/set', {
-      tenant: 'soak',
-      policy: 'permit(principal in Gateway::Tenant::"soak", action, resource);',
+    const apiKey = await provisionTenant(gateway.url, cluster, 'soak', {
+      requestsPerMinute: 1_000_000,
+      tokensPerDay: 1_000_000_000,
     });
-    const apiKey = (
-      await admin('api-keys/create', {
-        tenant: 'soak',
-        requestsPerMinute: 1_000_000,
-        tokensPerDay: 1_000_000_000,
-      })
-    ).key as string;
     const documentKeys = await trustDocumentKeys(cluster.trust);
     const client = await connect(gateway.url, {
       policy: {

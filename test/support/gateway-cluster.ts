@@ -221,6 +221,29 @@ export function trustDocumentKeys(
 }
 
 /** A signed admin request to a gateway; status and JSON answer. */
+/**
+ * Creates `tenant` through the gateway's signed admin API with the given limits, a policy permitting
+ * the tenant everything, and an API key with the same limits; answers the key.
+ */
+export async function provisionTenant(
+  gatewayUrl: string,
+  cluster: Pick<GatewayCluster, 'gatewayCa' | 'admin'>,
+  tenant: string,
+  limits: { requestsPerMinute: number; tokensPerDay: number },
+): Promise<string> {
+  const admin = async (operation: string, request: unknown): Promise<Record<string, unknown>> => {
+    const answer = await gatewayAdminCall(gatewayUrl, cluster.gatewayCa, cluster.admin, operation, request);
+    if (answer.status !== 200) throw new Error(`${operation}: ${JSON.stringify(answer.json)}`);
+    return answer.json;
+  };
+  await admin('tenants/create', { id: tenant, ...limits });
+  await admin('policies/set', {
+    tenant,
+    policy: `permit(principal in Gateway::Tenant::"${tenant}", action, resource);`,
+  });
+  return (await admin('api-keys/create', { tenant, ...limits })).key as string;
+}
+
 export async function gatewayAdminCall(
   gatewayUrl: string,
   ca: string,
