@@ -7,6 +7,7 @@ import {
   alive,
   childProcesses,
   cliEnv,
+  eventually,
   filesUnder,
   freePortTriple,
   isGguf,
@@ -27,7 +28,9 @@ import {
  * other children are gone), no lock and no plaintext model (serving's work directory is wiped even
  * though serving may have been the one killed); the next `tresor up` on the same state directory is
  * ready and answers a chat. A second `tresor up` on a state directory in use is refused with
- * STATE_DIR_IN_USE and leaves the first one running.
+ * STATE_DIR_IN_USE and leaves the first one running. When `tresor up` itself is killed with SIGKILL
+ * its children stop by themselves (they watch their parent, TRESOR_PARENT_PID) and wipe serving's
+ * work directory; the next `tresor up` takes over the stale lock.
  */
 
 const CHILDREN = ['trust', 'serving', 'gateway'] as const;
@@ -79,6 +82,26 @@ describe('tresor up: a child killed with SIGKILL', () => {
       expect((await readdir(tmp)).filter((e) => e.startsWith('tresor-serving-work-'))).toEqual([]);
     });
   }
+
+  it('kill -9 of tresor up itself: its children stop by themselves, nothing left but the stale lock', async () => {
+    const up = await startUp(stateDir, port, { cwd: work, env });
+    started.push(up);
+    const children = await childProcesses(up.pid);
+    expect(children).toHaveLength(3);
+    up.process.kill('SIGKILL');
+    expect((await up.exit).signal).toBe('SIGKILL');
+    // Each child notices its parent is gone (TRESOR_PARENT_PID) and closes as on SIGTERM.
+    await eventually('the orphaned children stop', () =>
+      Promise.resolve(children.every((child) => !alive(child.pid))),
+    );
+    // Serving closed normally, so it emptied its work directory (the folder itself is `tresor up`'s
+    // to remove, and the next one reuses it); the lock is stale (its pid is dead), which the next
+    // `tresor up` takes over (below).
+    const files = [...(await filesUnder(stateDir)), ...(await filesUnder(tmp))];
+    for (const file of files) expect(await isGguf(file), file).toBe(false);
+    const workDirs = (await readdir(tmp)).filter((e) => e.startsWith('tresor-serving-work-'));
+    for (const dir of workDirs) expect(await readdir(join(tmp, dir)), dir).toEqual([]);
+  });
 
   it('the next tresor up on the same state is ready and answers; a second one on it is refused', async () => {
     const up = await startUp(stateDir, port, { cwd: work, env });

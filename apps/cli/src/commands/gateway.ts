@@ -21,7 +21,7 @@ export const gatewayCommands: CommandModule = (program, io) => {
       );
       await service.ready;
       io.stdout.write(`${service.pool.healthy().length} serving replica(s) attested and in rotation\n`);
-      const signal = await untilSignal();
+      const signal = await untilSignal({ env: io.env });
       await service.close();
       io.stdout.write(`stopped on ${signal}\n`);
     });

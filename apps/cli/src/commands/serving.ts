@@ -32,7 +32,7 @@ export function registerServingServe(serving: Command, io: CliIo): void {
           io.stderr.write(`serving replica not ready: ${code}; /readyz answers the reason\n`);
         },
       );
-      const signal = await untilSignal();
+      const signal = await untilSignal({ env: io.env });
       await service.close();
       io.stdout.write(`stopped on ${signal}\n`);
       if (outcome.refused) process.exitCode = 1;

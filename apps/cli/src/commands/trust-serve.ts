@@ -22,7 +22,7 @@ export function registerTrustServe(trust: Command, io: CliIo): void {
           `reference values v${service.referenceValues.document.version}, ` +
           `inventory v${service.inventory.document.version})\n`,
       );
-      const signal = await untilSignal();
+      const signal = await untilSignal({ env: io.env });
       await service.close();
       io.stdout.write(`stopped on ${signal}\n`);
     });

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { TresorError } from '@tresor/protocol';
+import { PARENT_PID_ENV } from '../signals.js';
 
 /**
  * Runs the local platform's processes (trust, serving, gateway) and keeps them honest: every
@@ -178,7 +179,8 @@ export class Supervisor {
     const ring = new LineRing(this.#options.ringLines);
     const proc = spawn(spec.command, [...spec.args], {
       cwd: spec.cwd,
-      env: spec.env,
+      // The child stops by itself should this process die without stopping it (kill -9).
+      env: { ...spec.env, [PARENT_PID_ENV]: String(process.pid) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const record = (chunk: Buffer): void => {
