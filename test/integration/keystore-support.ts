@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -49,6 +49,21 @@ export async function createSoftHsmToken(label = 'tresor-test'): Promise<SoftHsm
     },
   );
   return { dir, label, pin: () => SecretKeyBytes.copyOf(Buffer.from('1234')) };
+}
+
+/**
+ * Fault injection: runs `during` with `token` unavailable — its token directory moved away, as an
+ * unmounted or lost HSM volume would be — and puts the directory back afterwards, also on failure.
+ */
+export async function whileSoftHsmTokenAway<T>(token: SoftHsmToken, during: () => Promise<T>): Promise<T> {
+  const tokens = join(token.dir, 'tokens');
+  const away = join(token.dir, 'tokens-away');
+  await rename(tokens, away);
+  try {
+    return await during();
+  } finally {
+    await rename(away, tokens);
+  }
 }
 
 /**

@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTresorError } from '@tresor/protocol';
 import { Pkcs11KeyStore, SecretKeyBytes, parseKeyId } from '@tresor/keystore';
-import { SOFTHSM_MODULE, createSoftHsmToken, type SoftHsmToken } from './keystore-support.js';
+import {
+  SOFTHSM_MODULE,
+  createSoftHsmToken,
+  whileSoftHsmTokenAway,
+  type SoftHsmToken,
+} from './keystore-support.js';
 
 /**
  * Fault injection: the HSM (SoftHSM2 over PKCS#11) becomes unavailable while a store is open
@@ -59,16 +63,7 @@ const now = (): Date => new Date(clock);
 const openStore = (): Promise<Pkcs11KeyStore> =>
   Pkcs11KeyStore.open({ module: SOFTHSM_MODULE, tokenLabel: token.label, pin: token.pin(), now });
 
-async function whileTokenAway<T>(during: () => Promise<T>): Promise<T> {
-  const tokens = join(token.dir, 'tokens');
-  const away = join(token.dir, 'tokens-away');
-  await rename(tokens, away);
-  try {
-    return await during();
-  } finally {
-    await rename(away, tokens);
-  }
-}
+const whileTokenAway = <T>(during: () => Promise<T>): Promise<T> => whileSoftHsmTokenAway(token, during);
 
 describe('SoftHSM unavailable while a store is open', () => {
   it('refuses every operation with KEYSTORE_UNAVAILABLE while the token is away, then works again without reopening', async () => {

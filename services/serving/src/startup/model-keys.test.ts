@@ -41,7 +41,13 @@ const fast = { initialDelayMs: 1, maxDelayMs: 4 };
 
 describe('releaseModelKeyRetrying', () => {
   it('gets the key once the trust service answers again, reporting each transient refusal', async () => {
-    const client = scripted(['TRUST_SERVICE_UNREACHABLE', 'SERVICE_NOT_READY', 'STORAGE_UNAVAILABLE', 'key']);
+    const client = scripted([
+      'TRUST_SERVICE_UNREACHABLE',
+      'SERVICE_NOT_READY',
+      'STORAGE_UNAVAILABLE',
+      'KEYSTORE_UNAVAILABLE',
+      'key',
+    ]);
     const seen: string[] = [];
     const delays: number[] = [];
     const result = await outcome(
@@ -55,9 +61,14 @@ describe('releaseModelKeyRetrying', () => {
       }),
     );
     expect(result).toBe('key');
-    expect(client.calls()).toBe(4);
-    expect(seen).toEqual(['TRUST_SERVICE_UNREACHABLE', 'SERVICE_NOT_READY', 'STORAGE_UNAVAILABLE']);
-    expect(delays).toEqual([1, 2, 4]); // doubled, capped at maxDelayMs
+    expect(client.calls()).toBe(5);
+    expect(seen).toEqual([
+      'TRUST_SERVICE_UNREACHABLE',
+      'SERVICE_NOT_READY',
+      'STORAGE_UNAVAILABLE',
+      'KEYSTORE_UNAVAILABLE',
+    ]);
+    expect(delays).toEqual([1, 2, 4, 4]); // doubled, capped at maxDelayMs
   });
 
   it.each<ErrorCode>([

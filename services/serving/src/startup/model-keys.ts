@@ -47,6 +47,8 @@ const TRANSIENT_REFUSALS: ReadonlySet<string> = new Set([
   'TRUST_SERVICE_UNREACHABLE',
   'SERVICE_NOT_READY',
   'STORAGE_UNAVAILABLE',
+  // The trust service's HSM is down or reconnecting (it answers 503); the key comes once it is back.
+  'KEYSTORE_UNAVAILABLE',
 ]);
 
 export interface ReleaseRetryOptions {

@@ -22,6 +22,11 @@ describe('Trustee error variants and statuses', () => {
     ['KBS_SESSION_EXPIRED', RESOURCE, 'TokenNotFound', 401],
     ['REQUEST_BODY_TOO_LARGE', AUTH, 'PayloadTooLarge', 413],
     ['RATE_LIMITED', AUTH, 'AttestationError', 429],
+    ['KEYSTORE_UNAVAILABLE', RESOURCE, 'PluginInternalError', 503],
+    ['KEYSTORE_UNAVAILABLE', '/kbs/v0/attest', 'AttestationError', 503],
+    ['STORAGE_UNAVAILABLE', RESOURCE, 'PluginInternalError', 503],
+    ['STORAGE_BUSY', '/kbs/v0/attest', 'AttestationError', 503],
+    ['INTERNAL_ERROR', RESOURCE, 'PluginInternalError', 401],
   ])('%s on %s → %s %d', (code, url, variant, status) => {
     expect(kbsErrorVariant(new TresorError(code), url)).toEqual({ variant, status });
   });

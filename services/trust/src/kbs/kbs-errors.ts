@@ -9,8 +9,10 @@ import { KBS_ERROR_TYPE_PREFIX, KBS_PREFIX } from './protocol.js';
  * answers 401 (guest-components re-attests on 401). The Tresor catalogue code leads the detail and
  * is in the `tresor-error-code` header.
  *
- * Two answers Trustee's error type never produces: an oversized body is 413 (actix's payload limit
- * answers 413 before the KBS sees the request) and a full session table 429.
+ * Three answers Trustee's error type never produces: an oversized body is 413 (actix's payload limit
+ * answers 413 before the KBS sees the request), a full session table 429, and an outage of a
+ * dependency (the keystore, the resource storage: catalogue status 503) 503 — a 401 would tell the
+ * workload to throw its session away and re-attest, which cannot help while the HSM is down.
  */
 export type KbsErrorVariant =
   | 'AttestationError'
@@ -29,6 +31,9 @@ const TOKEN_CODES: readonly ErrorCode[] = [
   'ATTESTATION_TOKEN_NOT_AFFIRMING',
 ];
 
+/** Dependency outages: retryable as they are, on the same session. */
+const OUTAGE_CODES: readonly ErrorCode[] = ['KEYSTORE_UNAVAILABLE', 'STORAGE_UNAVAILABLE', 'STORAGE_BUSY'];
+
 function isResourceRoute(url: string): boolean {
   return url.startsWith(`${KBS_PREFIX}/resource/`);
 }
@@ -42,6 +47,9 @@ export function kbsErrorVariant(
   if (PATH_CODES.includes(code)) return { variant: 'InvalidRequestPath', status: 404 };
   if (code === 'REQUEST_BODY_TOO_LARGE') return { variant: 'PayloadTooLarge', status: 413 };
   if (code === 'RATE_LIMITED') return { variant: 'AttestationError', status: 429 };
+  if (OUTAGE_CODES.includes(code)) {
+    return { variant: isResourceRoute(url) ? 'PluginInternalError' : 'AttestationError', status: 503 };
+  }
   if (code === 'POLICY_DENIED') return { variant: 'PolicyDeny', status: 401 };
   if (TOKEN_CODES.includes(code)) {
     return { variant: error.details?.missing === true ? 'TokenNotFound' : 'TokenVerifierError', status: 401 };

@@ -450,6 +450,7 @@ export function trustOpenApi(): Schema {
               'AttestationError: unknown/expired session, nonce replay, report_data not binding the key, debug TEE, measurement not released, hardware outside the inventory, malformed JSON or JWK.',
             ),
             '413': kbsError('PayloadTooLarge.'),
+            '503': kbsError('AttestationError: the keystore (token signing) is unavailable; retry later.'),
           },
         },
       },
@@ -470,6 +471,9 @@ export function trustOpenApi(): Schema {
               'TokenNotFound, TokenVerifierError, PolicyDeny, PluginInternalError (also a missing resource).',
             ),
             '404': kbsError('InvalidRequestPath.'),
+            '503': kbsError(
+              'PluginInternalError: the keystore or the resource storage is unavailable; retry later.',
+            ),
           },
         },
       },
