@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
 import { TresorError } from '@tresor/protocol';
 import { connect, type ConnectOptions, type TresorClient } from '@tresor/sdk';
 import type { CliIo } from '../io.js';
@@ -76,6 +75,66 @@ function openAiError(res: ServerResponse, status: number, code: string, message:
   res.end(JSON.stringify({ error: { message, type: 'tresor_error', param: null, code } }));
 }
 
+/** Response headers that describe the gateway's connection, not the answer: never passed on. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'content-length',
+  'transfer-encoding',
+  'upgrade',
+  'trailer',
+  'proxy-connection',
+]);
+
+/** The whole request body. */
+async function readBody(req: IncomingMessage): Promise<Uint8Array> {
+  const parts: Buffer[] = [];
+  for await (const part of req as AsyncIterable<Buffer>) parts.push(part);
+  return Buffer.concat(parts);
+}
+
+/** Resolves once `res` takes writes again (its buffer drained) or is gone. */
+function writable(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/**
+ * Copies `body` to `res` as it arrives, waiting while the client reads slower than the answer
+ * comes. An error (a receipt that fails at the end of a stream, the gateway's connection breaking)
+ * cuts the answer so the client sees it incomplete; a client that left cancels `body`.
+ */
+async function relay(body: ReadableStream<Uint8Array>, res: ServerResponse): Promise<void> {
+  const reader = body.getReader();
+  const gone = (): void => {
+    if (!res.writableFinished) reader.cancel().catch(() => undefined);
+  };
+  res.once('close', gone);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (res.destroyed) {
+        await reader.cancel();
+        return;
+      }
+      if (!res.write(value)) await writable(res);
+    }
+    res.end();
+  } catch {
+    res.destroy();
+  } finally {
+    res.off('close', gone);
+  }
+}
+
 /**
  * Starts the local proxy: verifies the gateway first (throws like `connect`), then answers every
  * request by sending it OHTTP-encapsulated through the verified client. The caller's own
@@ -119,42 +178,42 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       req.resume();
       return;
     }
+    // A client that goes away (a timeout, Ctrl-C, a closed tab) cancels its request upstream: its
+    // connection to the gateway is closed rather than the rest of the answer read for nobody.
+    const upstream = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) upstream.abort();
+    });
     const headers = new Headers();
     for (const [name, value] of Object.entries(req.headers)) {
       if (typeof value === 'string' && name !== 'host') headers.set(name, value);
     }
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-    const body = hasBody
-      ? new Uint8Array(await new Response(Readable.toWeb(req) as ReadableStream).arrayBuffer())
-      : null;
+    const body = hasBody ? await readBody(req) : null;
     let response: Response;
     try {
       response = await client.fetch(`${client.gatewayUrl}${path}`, {
         method: req.method ?? 'GET',
         headers,
+        signal: upstream.signal,
         ...(body === null ? {} : { body: body as BodyInit }),
       });
     } catch (err) {
+      if (upstream.signal.aborted) return;
       const e = err instanceof TresorError ? err : new TresorError('UPSTREAM_FAILED', 'the request failed');
       openAiError(res, e.status >= 400 ? e.status : 502, e.code, e.message);
       return;
     }
     const out: Record<string, string> = {};
     response.headers.forEach((value, name) => {
-      if (name !== 'content-length' && name !== 'transfer-encoding') out[name] = value;
+      if (!HOP_BY_HOP.has(name)) out[name] = value;
     });
     res.writeHead(response.status, out);
     if (response.body === null) {
       res.end();
       return;
     }
-    try {
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) res.write(chunk);
-      res.end();
-    } catch {
-      // A receipt that fails at the end of a stream: cut the stream so the client sees an error.
-      res.destroy();
-    }
+    await relay(response.body, res);
   };
   const server = createServer((req, res) => {
     void handle(req, res).catch(() => {
