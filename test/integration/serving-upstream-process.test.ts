@@ -1,15 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ModelKey } from '@tresor/crypto';
-import { sealModelFile } from '@tresor/crypto/node';
-import type { TresorError } from '@tresor/protocol';
+import type { ComponentEvidence, TresorError } from '@tresor/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, describeEngineConformance } from '../conformance/engine-conformance.js';
+import { metricValue, probeGet, readyzUntil, sealTestModel } from '../support/sealed-test-model.js';
 import { SERVING_MEASUREMENT, startServingTrust, type ServingTrust } from '../support/serving-trust.js';
 import {
   checkUpstreamCommand,
@@ -17,6 +15,8 @@ import {
   demoModelBytes,
   parseServingConfig,
   PrivateWorkDir,
+  sendSealedRequest,
+  type RunningServingService,
   type ServingConfigInput,
   startServingService,
   startUpstreamProcess,
@@ -49,21 +49,13 @@ let plaintextBytes: number;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tresor-upstream-process-'));
-  rawKey = new Uint8Array(randomBytes(32));
   const plaintext = demoModelBytes({ seed: SEED });
-  plaintextSha256 = createHash('sha256').update(plaintext).digest('hex');
   plaintextBytes = plaintext.length;
-  const input = join(dir, 'demo.gguf');
-  sealedFile = join(dir, 'demo.tresor');
-  await writeFile(input, plaintext);
-  await sealModelFile({
-    input,
-    output: sealedFile,
-    key: await ModelKey.import(rawKey),
-    keyId: KEY_URI,
-    durable: false,
-  });
-  await rm(input);
+  ({
+    file: sealedFile,
+    rawKey,
+    sha256: plaintextSha256,
+  } = await sealTestModel(dir, plaintext, KEY_URI, 'demo'));
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -262,7 +254,12 @@ describe('a replica serving a sealed model through a started upstream', () => {
     await trust.close();
   });
 
-  const config = (file: string, workDir: string, pidFile: string): ServingConfigInput => ({
+  const config = (
+    file: string,
+    workDir: string,
+    pidFile: string,
+    engine: Record<string, unknown> = {},
+  ): ServingConfigInput => ({
     mode: 'local',
     listen: { host: '127.0.0.1', port: 0 },
     trust: { url: trust.url, caFile: trust.caFile },
@@ -272,6 +269,7 @@ describe('a replica serving a sealed model through a started upstream', () => {
       kind: 'openai-upstream',
       command: childCommand('--socket'),
       env: { TRESOR_TEST_PID_FILE: pidFile },
+      ...engine,
     },
     workDir,
     logLevel: 'silent',
@@ -279,37 +277,98 @@ describe('a replica serving a sealed model through a started upstream', () => {
   });
 
   async function readyz(url: string): Promise<{ status: number; code: unknown }> {
-    return new Promise((resolve, reject) => {
-      const req = httpsRequest(`${url}/readyz`, { rejectUnauthorized: false, agent: false }, (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (p: Buffer) => parts.push(p));
-        res.on('end', () => {
-          const text = Buffer.concat(parts).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, code: (JSON.parse(text) as { code?: unknown }).code });
-        });
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const { status, text } = await probeGet(`${url}/readyz`);
+    return { status, code: (JSON.parse(text) as { code?: unknown }).code };
   }
 
-  it('becomes ready only with the child, and goes not-ready (ENGINE_UNAVAILABLE) when the child dies', async () => {
+  it('restarts a SIGKILLed child in place: ENGINE_UNAVAILABLE with Retry-After during the outage, served again after', async () => {
+    const workDir = join(dir, 'replica-restart');
+    const pidFile = join(dir, 'restart-child.pid');
+    // The command waits for a gate file before starting the server: the test holds the restarted
+    // child back to observe the outage without racing it, then lets it start.
+    const gate = join(dir, 'restart-gate');
+    await writeFile(gate, '');
+    const serving = await startServingService(
+      config(sealedFile, workDir, pidFile, {
+        command: [
+          '/bin/sh',
+          '-c',
+          'while [ ! -e "$0" ]; do sleep 0.05; done; exec "$@"',
+          gate,
+          ...childCommand('--socket'),
+        ],
+        restart: { initialDelayMs: 100, healthIntervalSeconds: 0 },
+      }),
+    );
+    try {
+      await serving.ready;
+      const gateway = await trust.meshClient('gateway');
+      const attested = await probeGet(`${serving.url}/attestation?nonce=${'ab'.repeat(32)}`);
+      const evidence = JSON.parse(attested.text) as ComponentEvidence;
+      const chat = (): ReturnType<typeof sendSealedRequest> =>
+        sendSealedRequest({
+          url: serving.url,
+          keyConfig: evidence.runtimeData.hpkeKeyConfig,
+          method: 'POST',
+          path: '/v1/completions',
+          body: { model: DEMO_MODEL_ID, prompt: 'hello', max_tokens: 3, temperature: 0 },
+          tls: { ca: trust.meshCa.caCertificatePem, cert: gateway.cert, key: gateway.key },
+          serverSpiffeId: 'spiffe://tresor.local/serving/_',
+        });
+      expect((await chat()).status).toBe(200);
+      expect(await metricValue(serving.url, 'serving_engine_restarts_total')).toBe(0);
+
+      const firstPid = Number(await readFile(pidFile, 'utf8'));
+      await rm(gate);
+      process.kill(firstPid, 'SIGKILL');
+      const outage = await readyzUntil(serving.url, (status) => status !== 200);
+      expect(outage).toMatchObject({ status: 502, code: 'ENGINE_UNAVAILABLE' });
+      expect(Number(outage.retryAfter)).toBeGreaterThanOrEqual(1);
+      expect(serving.step()).toBe('restarting');
+      const refused = await chat();
+      expect(refused.outerStatus).toBe(502);
+      expect(Number(refused.outerHeaders['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(JSON.parse(new TextDecoder().decode(refused.body))).toMatchObject({
+        error: { code: 'ENGINE_UNAVAILABLE' },
+      });
+      expect(await metricValue(serving.url, 'serving_engine_exits_total')).toBe(1);
+      // The dead child's folder is gone; at most the fresh decryption for the held-back child remains.
+      expect((await plaintextCopies(workDir)).length).toBeLessThanOrEqual(1);
+
+      await writeFile(gate, '');
+      expect(await readyzUntil(serving.url, (status) => status === 200)).toMatchObject({ status: 200 });
+      expect(serving.step()).toBe('ready');
+      expect(Number(await readFile(pidFile, 'utf8'))).not.toBe(firstPid);
+      const served = await chat();
+      expect(served.status).toBe(200);
+      expect(JSON.parse(new TextDecoder().decode(served.body))).toMatchObject({
+        choices: [expect.objectContaining({ finish_reason: 'length' })],
+      });
+      expect(await metricValue(serving.url, 'serving_engine_restarts_total')).toBe(1);
+      expect((await plaintextCopies(workDir)).length).toBe(1);
+    } finally {
+      await serving.close();
+    }
+    expect(existsSync(workDir) ? await readdir(workDir) : []).toEqual([]);
+    expect(await plaintextCopies(tmpdir())).toEqual([]);
+  });
+
+  it('with maxRapidRestarts 0, a dead child leaves the replica not-ready (ENGINE_UNAVAILABLE) for good', async () => {
     const workDir = join(dir, 'replica-work');
     const pidFile = join(dir, 'replica-child.pid');
-    const serving = await startServingService(config(sealedFile, workDir, pidFile));
+    const serving: RunningServingService = await startServingService(
+      config(sealedFile, workDir, pidFile, { restart: { maxRapidRestarts: 0 } }),
+    );
     try {
       await serving.ready;
       expect((await readyz(serving.url)).status).toBe(200);
       // The plaintext lives only in the child's private folder inside the work folder.
       expect((await plaintextCopies(workDir)).length).toBe(1);
       process.kill(Number(await readFile(pidFile, 'utf8')), 'SIGKILL');
-      let answer = await readyz(serving.url);
-      while (answer.status === 200) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        answer = await readyz(serving.url);
-      }
-      expect(answer).toEqual({ status: 502, code: 'ENGINE_UNAVAILABLE' });
+      const answer = await readyzUntil(serving.url, (status) => status !== 200);
+      expect(answer).toMatchObject({ status: 502, code: 'ENGINE_UNAVAILABLE' });
       expect(serving.step()).toBe('failed');
+      expect(await metricValue(serving.url, 'serving_engine_restarts_total')).toBe(0);
     } finally {
       await serving.close();
     }

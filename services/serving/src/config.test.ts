@@ -42,7 +42,37 @@ describe('serving configuration', () => {
     expect(parseServingConfig(PRODUCTION).mode).toBe('production');
   });
 
+  const upstream = (restart: unknown): unknown => ({
+    ...LOCAL,
+    models: [],
+    engine: { kind: 'openai-upstream', command: ['vllm', '{model}', '{port}'], restart },
+  });
+
+  it('gives the started upstream restart defaults (0.5 s doubling to 30 s, 5 rapid restarts)', () => {
+    const config = parseServingConfig(upstream(undefined));
+    expect(config.engine.kind === 'openai-upstream' && config.engine.restart).toEqual({
+      initialDelayMs: 500,
+      maxDelayMs: 30_000,
+      stableAfterSeconds: 60,
+      maxRapidRestarts: 5,
+      healthIntervalSeconds: 10,
+      healthTimeoutSeconds: 5,
+      healthFailures: 3,
+    });
+    const off = parseServingConfig(upstream({ maxRapidRestarts: 0, healthIntervalSeconds: 0 }));
+    expect(off.engine).toMatchObject({ restart: { maxRapidRestarts: 0, healthIntervalSeconds: 0 } });
+  });
+
   const refused: [string, unknown, string][] = [
+    [
+      'a restart ceiling below the first delay',
+      upstream({ initialDelayMs: 1000, maxDelayMs: 999 }),
+      'engine.restart.maxDelayMs',
+    ],
+    ['a zero first restart delay', upstream({ initialDelayMs: 0 }), 'engine.restart.initialDelayMs'],
+    ['negative rapid restarts', upstream({ maxRapidRestarts: -1 }), 'engine.restart.maxRapidRestarts'],
+    ['zero health probe failures', upstream({ healthFailures: 0 }), 'engine.restart.healthFailures'],
+    ['an unknown restart setting', upstream({ forever: true }), 'engine.restart.forever'],
     [
       'production with the sample TEE',
       { ...PRODUCTION, tee: { source: 'sample', signingKeyFile: 'k' } },

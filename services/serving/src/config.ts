@@ -49,6 +49,28 @@ const teeSchema = z.discriminatedUnion('source', [
   }),
 ]);
 
+const upstreamRestartSchema = z
+  .strictObject({
+    /** Delay before the first restart; doubled for each failure in a row. */
+    initialDelayMs: z.number().int().positive().max(600_000).default(500),
+    /** Ceiling of the doubled delay. */
+    maxDelayMs: z.number().int().positive().max(3_600_000).default(30_000),
+    /** A child serving this long without dying resets the failure count and the delay. */
+    stableAfterSeconds: z.number().int().nonnegative().max(86_400).default(60),
+    /** Restarts in a row without a stable run before giving up for good; 0 never restarts. */
+    maxRapidRestarts: z.number().int().nonnegative().max(1000).default(5),
+    /** Between health probes (GET /v1/models naming the model); 0 turns probing off. */
+    healthIntervalSeconds: z.number().int().nonnegative().max(3600).default(10),
+    /** A probe not answered within this long failed. */
+    healthTimeoutSeconds: z.number().int().positive().max(600).default(5),
+    /** Failed probes in a row after which the child is killed and restarted. */
+    healthFailures: z.number().int().positive().max(100).default(3),
+  })
+  .refine((r) => r.maxDelayMs >= r.initialDelayMs, {
+    message: 'maxDelayMs must be at least initialDelayMs',
+    path: ['maxDelayMs'],
+  });
+
 const engineSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('llama'), threads: z.number().int().positive().max(256).optional() }),
   z
@@ -70,6 +92,13 @@ const engineSchema = z.discriminatedUnion('kind', [
         .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a file name')
         .default('model.gguf'),
       env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
+      /**
+       * Supervision of the started upstream (engine.command): a child that exits or fails its
+       * health probe is restarted on a fresh decryption, with exponential back-off, and given up
+       * on (the replica stays not-ready) after `maxRapidRestarts` restarts in a row that did not
+       * last `stableAfterSeconds`.
+       */
+      restart: upstreamRestartSchema.prefault({}),
     })
     .refine((e) => [e.url, e.socketPath, e.command].filter((value) => value !== undefined).length === 1, {
       message: 'name exactly one of url, socketPath and command',

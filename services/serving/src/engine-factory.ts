@@ -6,13 +6,29 @@ import type { Engine } from './engine/engine.js';
 import { createEchoEngine } from './engines/echo-engine.js';
 import { createLlamaEngine } from './engines/llama-engine.js';
 import { createOpenAiUpstreamEngine } from './engines/openai-upstream-engine.js';
-import { checkUpstreamCommand, startUpstreamProcess } from './engines/upstream-process.js';
+import {
+  checkUpstreamCommand,
+  startUpstreamProcess,
+  type UpstreamEvent,
+} from './engines/upstream-process.js';
 
 /** A decrypted model handed to an engine. */
 export interface EngineModelFile {
   readonly id: string;
   readonly path: string;
   readonly sha256: string;
+}
+
+/** What the replica offers an engine beyond the decrypted files. */
+export interface EngineFactoryContext {
+  /**
+   * Decrypts one model again into the private work folder, after the same checks as at start
+   * (key release by the trust service, reference values): how a supervised engine gets the
+   * plaintext back to restart its process. The caller owns (and must delete) the file.
+   */
+  readonly reloadModel?: (id: string, signal: AbortSignal) => Promise<EngineModelFile>;
+  /** Supervisor events of a started upstream (logged and counted by the replica). */
+  readonly onUpstreamEvent?: (event: UpstreamEvent) => void;
 }
 
 /**
@@ -23,6 +39,7 @@ export interface EngineModelFile {
 export type EngineFactory = (
   models: readonly EngineModelFile[],
   config: ServingEngineConfig,
+  context?: EngineFactoryContext,
 ) => Promise<Engine>;
 
 /** Reads a file once, start to end, in 4 MiB pieces (what loading it costs, without keeping it). */
@@ -42,7 +59,7 @@ export async function readThrough(path: string): Promise<number> {
 }
 
 /** The engines this build wires by configuration. */
-export const defaultEngineFactory: EngineFactory = async (models, config) => {
+export const defaultEngineFactory: EngineFactory = async (models, config, context = {}) => {
   switch (config.kind) {
     case 'echo':
       // The echo engine has no weights; "loading" reads each file once, so start-up costs what
@@ -71,6 +88,8 @@ export const defaultEngineFactory: EngineFactory = async (models, config) => {
           );
         }
         checkUpstreamCommand(config.command);
+        const { reloadModel, onUpstreamEvent } = context;
+        const { restart } = config;
         return startUpstreamProcess({
           command: config.command,
           model,
@@ -79,6 +98,22 @@ export const defaultEngineFactory: EngineFactory = async (models, config) => {
           keepModelFile: config.keepModelFile,
           readyTimeoutMs: config.readyTimeoutSeconds * 1000,
           ...(config.env === undefined ? {} : { env: config.env }),
+          // A dead child is started again on a fresh decryption (0 restarts: it fails for good).
+          ...(reloadModel === undefined || restart.maxRapidRestarts === 0
+            ? {}
+            : { reload: (signal: AbortSignal) => reloadModel(model.id, signal) }),
+          restart: {
+            initialDelayMs: restart.initialDelayMs,
+            maxDelayMs: restart.maxDelayMs,
+            stableAfterMs: restart.stableAfterSeconds * 1000,
+            maxRapidRestarts: restart.maxRapidRestarts,
+          },
+          health: {
+            intervalMs: restart.healthIntervalSeconds * 1000,
+            timeoutMs: restart.healthTimeoutSeconds * 1000,
+            failures: restart.healthFailures,
+          },
+          ...(onUpstreamEvent === undefined ? {} : { onEvent: onUpstreamEvent }),
         });
       }
       // An upstream already running loads its own weights; sealed models need engine.command.

@@ -26,7 +26,12 @@ export {
   type ServingDependencies,
   type StartupStep,
 } from './service.js';
-export { defaultEngineFactory, type EngineFactory, type EngineModelFile } from './engine-factory.js';
+export {
+  defaultEngineFactory,
+  type EngineFactory,
+  type EngineFactoryContext,
+  type EngineModelFile,
+} from './engine-factory.js';
 export type { CpuTee, EvidenceSource } from './evidence/evidence-source.js';
 export { noGpu, type GpuEvidence, type GpuEvidenceSource } from './evidence/gpu-evidence.js';
 export {
@@ -59,12 +64,22 @@ export { createOpenAiUpstreamEngine, estimateTokens } from './engines/openai-ups
 export type { OpenAiUpstreamEngineOptions } from './engines/openai-upstream-engine.js';
 export {
   checkUpstreamCommand,
+  DEFAULT_UPSTREAM_HEALTH,
   isSupervisedEngine,
   startUpstreamProcess,
+  superviseUpstream,
   type SupervisedEngine,
+  type SupervisedState,
+  type SuperviseOptions,
+  type UpstreamChild,
+  type UpstreamEvent,
+  type UpstreamExit,
+  type UpstreamHealthOptions,
   type UpstreamModelFile,
   type UpstreamProcessOptions,
 } from './engines/upstream-process.js';
+export { DEFAULT_RESTART_POLICY, RestartPolicy } from './engines/restart-policy.js';
+export type { RestartDecision, RestartPolicyOptions } from './engines/restart-policy.js';
 export {
   aggregateGeneration,
   chatCompletionResponse,

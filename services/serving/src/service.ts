@@ -2,14 +2,15 @@ import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { readFile, unlink } from 'node:fs/promises';
 import type { Server as TlsServer } from 'node:tls';
 import type { DestinationStream } from 'pino';
+import { Counter } from 'prom-client';
 import type { ComponentEvidence, LoadedModelDigest } from '@tresor/protocol';
 import { isTresorError, TresorError } from '@tresor/protocol';
 import { createServer, TokenBucket, type TresorServer } from '@tresor/server-kit';
 import { httpsTransport, KbsClient, meshSpiffeId, type KbsTransport } from '@tresor/trust';
 import { parseServingConfig, type ServingConfig, type ServingConfigInput } from './config.js';
 import type { Engine } from './engine/engine.js';
-import { defaultEngineFactory, type EngineFactory } from './engine-factory.js';
-import { isSupervisedEngine } from './engines/upstream-process.js';
+import { defaultEngineFactory, type EngineFactory, type EngineModelFile } from './engine-factory.js';
+import { isSupervisedEngine, type UpstreamEvent } from './engines/upstream-process.js';
 import { registerAttestationRoute } from './evidence/attestation-route.js';
 import { evidenceAttester, type EvidenceSource } from './evidence/evidence-source.js';
 import { gpuEvidenceSourceOf } from './evidence/gpu-command-source.js';
@@ -27,7 +28,7 @@ import { ConcurrencyLimiter } from './request/concurrency.js';
 import { registerOhttpRoute, type ServingRuntime } from './request/ohttp-route.js';
 import { ReceiptSigner } from './request/receipts.js';
 import { requestMeshCertificate, type MeshCertificate } from './startup/mesh-certificate.js';
-import { releaseModelKeyRetrying, tokenRelease } from './startup/model-keys.js';
+import { releaseModelKey, releaseModelKeyRetrying, tokenRelease } from './startup/model-keys.js';
 import { allowedModelDigests } from './startup/reference-models.js';
 import { generateReplicaKeys, selfSignedCertificate } from './startup/replica-keys.js';
 import { trustGet } from './startup/trust-http.js';
@@ -41,6 +42,7 @@ export type StartupStep =
   | 'engine'
   | 'mesh-certificate'
   | 'ready'
+  | 'restarting'
   | 'failed'
   | 'closed';
 
@@ -71,6 +73,23 @@ export interface RunningServingService {
   certificatePem(): string;
   close(): Promise<void>;
 }
+
+/** How each supervisor event of a started upstream is logged (codes and counts, never output). */
+const UPSTREAM_EVENT_LOG: Record<
+  UpstreamEvent['kind'],
+  { readonly level: 'info' | 'warn' | 'error'; readonly message: string }
+> = {
+  exited: { level: 'error', message: 'the upstream engine process exited' },
+  'probe-failed': { level: 'warn', message: 'the upstream engine did not answer its health probe' },
+  restarting: { level: 'warn', message: 'restarting the upstream engine process' },
+  'restart-failed': { level: 'warn', message: 'the upstream engine restart failed' },
+  restarted: { level: 'info', message: 'the upstream engine process is serving again' },
+  'gave-up': {
+    level: 'error',
+    message:
+      'the upstream engine kept failing; gave up restarting it: this replica stays not-ready until it is restarted',
+  },
+};
 
 /** Renew a mesh certificate when this much of its lifetime is left. */
 const RENEW_AT_REMAINING = 1 / 3;
@@ -183,8 +202,12 @@ export async function startServingService(
 
   // /readyz answers the specific refusal (MODEL_KEY_NOT_RELEASED with the trust service's code,
   // EVIDENCE_UNAVAILABLE, GPU_CC_REQUIRED, …) instead of a bare "not ready".
-  server.app.addHook('onRequest', (request, _reply, done) => {
-    done(request.url.split('?')[0] === '/readyz' && step !== 'ready' ? notReady() : undefined);
+  server.app.addHook('onRequest', (request, reply, done) => {
+    const refused = request.url.split('?')[0] === '/readyz' && step !== 'ready' ? notReady() : undefined;
+    const retryAfter = refused?.details?.retryAfterSeconds;
+    // While the engine process is being restarted: when to ask again.
+    if (typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
+    done(refused);
   });
   server.addReadinessCheck('startup', () => {
     runtimeOrRefuse();
@@ -212,6 +235,25 @@ export async function startServingService(
     replicaId,
     allowedPeers,
   });
+
+  // Content-free: counts only (docs/serving.md, "Engine supervision").
+  const engineExits = new Counter({
+    name: 'serving_engine_exits_total',
+    help: 'Exits of the supervised upstream engine process after it was serving (crash, kill, failed health probes).',
+    registers: [server.metrics.registry],
+  });
+  const engineRestarts = new Counter({
+    name: 'serving_engine_restarts_total',
+    help: 'Restarts of the supervised upstream engine process that got it serving again.',
+    registers: [server.metrics.registry],
+  });
+  const logUpstreamEvent = (event: UpstreamEvent): void => {
+    if (event.kind === 'exited') engineExits.inc();
+    if (event.kind === 'restarted') engineRestarts.inc();
+    const { kind, ...fields } = event;
+    const { level, message } = UPSTREAM_EVENT_LOG[kind];
+    log[level]({ event: kind, ...fields }, message);
+  };
 
   const url = await server.listen().catch(async (err: unknown) => {
     await workDir.close();
@@ -290,6 +332,25 @@ export async function startServingService(
       deps.trustTransport ?? httpsTransport(config.trust.url, trustCa === undefined ? {} : { ca: trustCa });
     kbs = new KbsClient({ url: config.trust.url, attester, transport });
     const refs = await configuredModels(config);
+    const kbsClient = kbs;
+    const trustTransport = transport;
+    // A restarted engine process gets its model the way start-up did: key released again by the
+    // trust service (KBS session, re-attested when expired), reference values fetched and checked
+    // again, unsealed into the private work folder. One attempt: the engine supervisor backs off.
+    const reloadModel = async (id: string, signal: AbortSignal): Promise<EngineModelFile> => {
+      const ref = refs.find((r) => r.id === id);
+      if (ref === undefined) throw new TresorError('MODEL_NOT_FOUND', `model ${id} is not configured`);
+      const rawKey = await releaseModelKey(kbsClient, ref.id, ref.key);
+      try {
+        const allowed = await allowedModelDigests(trustTransport, tokenRelease(kbsClient.token ?? ''));
+        await checkAllowedDigest(ref, allowed);
+      } catch (err) {
+        rawKey.fill(0);
+        throw err;
+      }
+      const model = await unsealModel(ref, rawKey, workDir.path, AbortSignal.any([signal, startup.signal]));
+      return { id: model.id, path: model.path, sha256: model.sha256 };
+    };
     const unsealed: UnsealedModel[] = [];
     try {
       let allowed: ReadonlySet<string> | undefined;
@@ -324,6 +385,7 @@ export async function startServingService(
       engine = await (deps.engineFactory ?? defaultEngineFactory)(
         unsealed.map((m) => ({ id: m.id, path: m.path, sha256: m.sha256 })),
         config.engine,
+        { reloadModel, onUpstreamEvent: logUpstreamEvent },
       ).catch((cause: unknown) => {
         if (isTresorError(cause)) throw cause;
         throw new TresorError('MODEL_LOAD_FAILED', 'the engine could not load the decrypted models', {
@@ -366,13 +428,20 @@ export async function startServingService(
     runtime = { engine: readyEngine, modelSha256: (model) => digests.get(model) };
     step = 'ready';
     if (isSupervisedEngine(readyEngine)) {
-      // An engine process that dies takes the replica out of service: not-ready with its code.
-      readyEngine.onFailure((error) => {
-        if (step !== 'ready') return;
-        failure = error;
-        step = 'failed';
+      // An engine process that dies takes the replica out of service while it is restarted
+      // (not-ready, ENGINE_UNAVAILABLE with Retry-After), and for good once the supervisor gives up.
+      const readyRuntime = runtime;
+      readyEngine.onStateChange((state, error) => {
+        if (step !== 'ready' && step !== 'restarting') return;
+        if (state === 'serving') {
+          failure = undefined;
+          runtime = readyRuntime;
+          step = 'ready';
+          return;
+        }
+        failure = error ?? new TresorError('ENGINE_UNAVAILABLE', 'the engine is not serving');
         runtime = undefined;
-        log.error({ code: error.code }, 'the engine failed; serving is not ready');
+        step = state === 'failed' ? 'failed' : 'restarting';
       });
     }
     log.info(

@@ -92,13 +92,21 @@ async function readAll(
   return concatBytes(...parts);
 }
 
-/** Refusals outside the sealed channel, in OpenAI's shape; SERVING_BUSY with Retry-After. */
+/**
+ * Refusals outside the sealed channel, in OpenAI's shape; SERVING_BUSY with Retry-After, and any
+ * refusal naming `details.retryAfterSeconds` (ENGINE_UNAVAILABLE while the engine restarts).
+ */
 function outerShaper(retryAfterSeconds: number): ErrorShaper {
-  return (error) => ({
-    status: error.status,
-    body: openAiError(error),
-    ...(error.code === 'SERVING_BUSY' ? { headers: { 'retry-after': String(retryAfterSeconds) } } : {}),
-  });
+  return (error) => {
+    const hinted = error.details?.retryAfterSeconds;
+    const retryAfter =
+      error.code === 'SERVING_BUSY' ? retryAfterSeconds : typeof hinted === 'number' ? hinted : undefined;
+    return {
+      status: error.status,
+      body: openAiError(error),
+      ...(retryAfter === undefined ? {} : { headers: { 'retry-after': String(retryAfter) } }),
+    };
+  };
 }
 
 interface Exchange {
