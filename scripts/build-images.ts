@@ -42,6 +42,7 @@ import {
   type BaseLock,
   type BasePackage,
 } from '../deploy/src/image-digests.js';
+import { SERVICE_NODE_FLAGS, SERVICE_PROCESS_ENV } from '../apps/cli/src/platform/children.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const LOCK = join(ROOT, 'deploy/images/base-packages.lock');
@@ -390,7 +391,13 @@ async function buildImages(work: string, source: string): Promise<Built> {
     const image = await writeImage(dir, [baseLayer, appLayer], {
       ...CONFIG_COMMON,
       created: sourceDateEpoch,
-      entrypoint: ['/usr/bin/node', '/app/apps/cli/bin/tresor.js'],
+      // The memory settings of every service process, as `tresor up` starts them; not in the base's
+      // config, whose digest the Dockerfiles pin.
+      env: [
+        ...CONFIG_COMMON.env,
+        ...Object.entries(SERVICE_PROCESS_ENV).map(([name, value]) => `${name}=${value}`),
+      ],
+      entrypoint: ['/usr/bin/node', ...SERVICE_NODE_FLAGS, '/app/apps/cli/bin/tresor.js'],
       cmd: CMD[service],
       workingDir: '/app',
       labels: {

@@ -27,6 +27,7 @@ import {
   type ServerChild,
 } from './children.js';
 import { makeLoopbackCertificate, NGINX_BINARY, nginxArgs, writeNginxPrefix } from './nginx.js';
+import { SERVICE_NODE_FLAGS, SERVICE_PROCESS_ENV } from '../../apps/cli/src/platform/children.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const TRESOR_BIN = join(REPO_ROOT, 'apps/cli/bin/tresor.js');
@@ -234,10 +235,11 @@ export async function startTresorStack(
     const child = spawnServer({
       name: `${name}-${engine}`,
       command: process.execPath,
-      args: [...profile, TRESOR_BIN, name, 'serve', '--config', config],
+      // The memory settings `tresor up` and the images give every service process.
+      args: [...profile, ...SERVICE_NODE_FLAGS, TRESOR_BIN, name, 'serve', '--config', config],
       logDir,
       cwd: stateDir,
-      env: { ...baseEnv, ...env },
+      env: { ...baseEnv, ...SERVICE_PROCESS_ENV, ...env },
     });
     children.push(child);
     await waitUntilAnswering(child, `${url}/readyz`, { ca, expect200: true, timeoutMs: 180_000 });

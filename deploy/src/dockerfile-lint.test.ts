@@ -40,7 +40,10 @@ describe('Dockerfile lint', () => {
       expect(lintDockerfile(text, { runtimeBase: RUNTIME_BASE })).toEqual([]);
       expect(text).toContain(`ARG RUNTIME_IMAGE=${RUNTIME_BASE}\n`);
       expect(text).toMatch(/^USER 65532:65532$/m);
-      expect(text).toMatch(/^ENTRYPOINT \["\/usr\/bin\/node", "\/app\/apps\/cli\/bin\/tresor\.js"\]$/m);
+      // Node flags between node and the bin: test/unit/service-memory-settings.test.ts checks them.
+      expect(text).toMatch(
+        /^ENTRYPOINT \["\/usr\/bin\/node", (?:"--[^"]+", )*"\/app\/apps\/cli\/bin\/tresor\.js"\]$/m,
+      );
       expect(text).not.toMatch(/:latest\b/);
     },
   );

@@ -1,5 +1,4 @@
 import type { CommandModule } from '../program.js';
-import { renderDeployCommand } from './deploy-render.js';
 
 /** `tresor deploy render`: Kubernetes / Confidential Containers manifests (docs/deploy.md). */
 export const deployCommands: CommandModule = (program, io) => {
@@ -28,6 +27,9 @@ export const deployCommands: CommandModule = (program, io) => {
       '\nExit codes: 0 written; 1 the manifests break the deployment policy (nothing written);\n2 unreadable or invalid values, a non-empty --out without --force, or an unwritable output.',
     )
     .action(async (options: Record<string, unknown>) => {
+      // The renderer (cdk8s, the Kubernetes schemas: about 14 MiB) is loaded by this command only,
+      // not by every `tresor` process — above all not by the long-running services.
+      const { renderDeployCommand } = await import('./deploy-render.js');
       await renderDeployCommand(options, io);
     });
 };

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { TresorError } from '@tresor/protocol';
 import { postgresPlaceholders } from './postgres-placeholders.js';
 import { postgresStorageError } from './postgres-errors.js';
@@ -56,8 +56,11 @@ export async function openPostgres(options: PostgresOptions): Promise<SqlClient>
     ...(options.readOnly === true ? ['-c default_transaction_read_only=on'] : []),
   ];
   const connectionTimeoutMillis = options.connectTimeoutMs ?? 5000;
+  // node-postgres is loaded by the first PostgreSQL connection only: a process on SQLite never
+  // carries it (about 3.5 MiB of resident memory in the gateway, bench/harness/notes.md).
+  const driver = (await import('pg')).default;
   if (schema !== undefined && options.readOnly !== true) {
-    const setup = new pg.Client({ connectionString: options.url, connectionTimeoutMillis });
+    const setup = new driver.Client({ connectionString: options.url, connectionTimeoutMillis });
     try {
       await setup.connect();
       // CREATE SCHEMA IF NOT EXISTS races with itself (a unique violation in pg_namespace) when
@@ -74,7 +77,7 @@ export async function openPostgres(options: PostgresOptions): Promise<SqlClient>
       await setup.end().catch(() => undefined);
     }
   }
-  const pool = new pg.Pool({
+  const pool = new driver.Pool({
     connectionString: options.url,
     max: options.poolSize ?? 10,
     connectionTimeoutMillis,

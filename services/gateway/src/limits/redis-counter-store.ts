@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { TresorError } from '@tresor/protocol';
 import { windowOf, type CounterStore } from './counter-store.js';
 
@@ -22,7 +22,10 @@ export class RedisCounterStore implements CounterStore {
 
   /** Connects to `url` (redis:// or rediss://) and checks the server answers. @throws TresorError STORAGE_UNAVAILABLE */
   static async connect(url: string): Promise<RedisCounterStore> {
-    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
+    // ioredis is loaded only when Redis is configured: a gateway on in-memory counters never carries
+    // it (about 10 MiB of resident memory, bench/harness/notes.md).
+    const { Redis: Client } = await import('ioredis');
+    const redis = new Client(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
     redis.on('error', () => undefined);
     try {
       await redis.connect();
