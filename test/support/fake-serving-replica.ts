@@ -6,6 +6,7 @@ import { SampleSigningKey, createSampleEvidenceAsync } from '@tresor/attestation
 import {
   acceptChunkedOhttpRequest,
   bytesToBase64,
+  decapsulateRequest,
   bytesToBase64Url,
   createGatewayKey,
   decodeBhttpRequest,
@@ -31,7 +32,8 @@ import {
  * key configuration, its TLS key, the nonce and its models; `POST /v1/ohttp` over mTLS takes a
  * chunked OHTTP request sealed to that key and answers a chunked OHTTP response (indeterminate
  * Binary HTTP inside, one sealed chunk per server-sent event, ending with `: tresor-receipt` and,
- * when the gateway asks by header, `: tresor-usage`).
+ * when the gateway asks by header, `: tresor-usage`), or a `message/ohttp-req` and answers one
+ * `message/ohttp-res` holding the same Binary HTTP.
  * The "engine" answers a fixed text so tests can count tokens.
  */
 export interface FakeReplicaOptions {
@@ -55,6 +57,8 @@ export interface FakeReplica {
   readonly prompts: string[];
   /** SHA-256 (hex) of every inner request body received, to prove the gateway forwards it unchanged. */
   readonly bodySha256: string[];
+  /** The outer media type each inner request body (by its SHA-256) arrived in. */
+  readonly mediaTypes: Map<string, string>;
   /** After this many SSE events of the next streaming answer, the replica drops every connection. */
   dieAfterEvents: number | undefined;
   /** While set, every connection is closed right after its TLS handshake (a replica that never answers). */
@@ -97,6 +101,7 @@ export async function startFakeReplica(options: FakeReplicaOptions): Promise<Fak
   let served = 0;
   const prompts: string[] = [];
   const bodySha256: string[] = [];
+  const mediaTypes = new Map<string, string>();
   const state: { dieAfterEvents: number | undefined; hangUp: boolean; busy: boolean } = {
     dieAfterEvents: undefined,
     hangUp: false,
@@ -153,13 +158,47 @@ export async function startFakeReplica(options: FakeReplicaOptions): Promise<Fak
           return;
         }
         if (req.method === 'POST' && url.pathname === '/v1/ohttp') {
-          const accepted = await acceptChunkedOhttpRequest(
-            keys,
-            Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>,
-          );
-          const parts: Uint8Array[] = [];
-          for await (const p of accepted.request as unknown as AsyncIterable<Uint8Array>) parts.push(p);
-          const { message } = decodeBhttpRequest(new Uint8Array(Buffer.concat(parts)));
+          // Like serving: `message/ohttp-req` (one sealed answer, written when complete) or chunked.
+          const single = (req.headers['content-type'] ?? '').startsWith('message/ohttp-req');
+          let inner: Uint8Array;
+          let writer: { write(bytes: Uint8Array): Promise<void>; close(): Promise<void> };
+          let begin = (): void => undefined;
+          if (single) {
+            const sealed: Uint8Array[] = [];
+            for await (const p of req as AsyncIterable<Buffer>) sealed.push(p);
+            const opened = await decapsulateRequest(keys, new Uint8Array(Buffer.concat(sealed)));
+            inner = opened.request;
+            const answer: Uint8Array[] = [];
+            writer = {
+              write: (bytes) => {
+                answer.push(bytes);
+                return Promise.resolve();
+              },
+              close: async () => {
+                const bytes = await opened.responder.encapsulateResponse(
+                  new Uint8Array(Buffer.concat(answer)),
+                );
+                res.writeHead(200, { 'content-type': 'message/ohttp-res' }).end(Buffer.from(bytes));
+              },
+            };
+          } else {
+            const accepted = await acceptChunkedOhttpRequest(
+              keys,
+              Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>,
+            );
+            const parts: Uint8Array[] = [];
+            for await (const p of accepted.request as unknown as AsyncIterable<Uint8Array>) parts.push(p);
+            inner = new Uint8Array(Buffer.concat(parts));
+            const encapsulator = accepted.createResponseEncapsulator();
+            begin = () => {
+              res.writeHead(200, { 'content-type': 'message/ohttp-chunked-res' });
+              Readable.fromWeb(
+                encapsulator.readable as unknown as import('node:stream/web').ReadableStream,
+              ).pipe(res);
+            };
+            writer = encapsulator.writable.getWriter();
+          }
+          const { message } = decodeBhttpRequest(inner);
           const body = JSON.parse(utf8Decode(message.content)) as {
             model: string;
             stream?: boolean;
@@ -168,14 +207,11 @@ export async function startFakeReplica(options: FakeReplicaOptions): Promise<Fak
             input?: unknown;
           };
           served++;
-          bodySha256.push(createHash('sha256').update(message.content).digest('hex'));
+          const digest = createHash('sha256').update(message.content).digest('hex');
+          bodySha256.push(digest);
+          mediaTypes.set(digest, single ? 'message/ohttp-req' : 'message/ohttp-chunked-req');
           for (const m of body.messages ?? []) if (typeof m.content === 'string') prompts.push(m.content);
-          const encapsulator = accepted.createResponseEncapsulator();
-          res.writeHead(200, { 'content-type': 'message/ohttp-chunked-res' });
-          Readable.fromWeb(encapsulator.readable as unknown as import('node:stream/web').ReadableStream).pipe(
-            res,
-          );
-          const writer = encapsulator.writable.getWriter();
+          begin();
           const usage = {
             prompt_tokens: 7,
             completion_tokens: FAKE_COMPLETION_WORDS.length,
@@ -290,6 +326,7 @@ export async function startFakeReplica(options: FakeReplicaOptions): Promise<Fak
     served: () => served,
     prompts,
     bodySha256,
+    mediaTypes,
     get dieAfterEvents() {
       return state.dieAfterEvents;
     },

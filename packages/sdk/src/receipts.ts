@@ -48,6 +48,25 @@ export function receiptNeedsFreshReplicas(error: unknown): boolean {
   );
 }
 
+type ReceiptJwk = NonNullable<ComponentIdentity['receiptKey']>;
+
+/**
+ * Imported receipt keys, by the attested JWK object of a verified replica: every receipt of a
+ * replica is checked with the same key, so it is imported once per verification rather than per
+ * response. A key that fails to import is not kept (it fails again, the same way, next time).
+ */
+const importedReceiptKeys = new WeakMap<ReceiptJwk, ReturnType<typeof importJWK>>();
+
+function receiptVerifyKey(key: ReceiptJwk): ReturnType<typeof importJWK> {
+  let imported = importedReceiptKeys.get(key);
+  if (imported === undefined) {
+    imported = importJWK({ ...key, alg: 'EdDSA' }, 'EdDSA');
+    importedReceiptKeys.set(key, imported);
+    void imported.catch(() => importedReceiptKeys.delete(key));
+  }
+  return imported;
+}
+
 /** What the receipt must say, as far as the verifier knows it. */
 export interface ReceiptExpectations {
   /** SHA-256 (hex) of the request body sent. */
@@ -91,7 +110,7 @@ export async function verifyReceipt(
   if (key === null) throw invalid(`replica ${replica.id} attested no receipt key`);
   let payload: Uint8Array;
   try {
-    const verified = await compactVerify(jws, await importJWK({ ...key, alg: 'EdDSA' }, 'EdDSA'), {
+    const verified = await compactVerify(jws, await receiptVerifyKey(key), {
       algorithms: ['EdDSA', 'Ed25519'],
     });
     payload = verified.payload;

@@ -93,7 +93,12 @@ export function createServer(options: CreateServerOptions): TresorServer {
     ...(options.logDestination === undefined ? {} : { destination: options.logDestination }),
   });
   const serverOptions = {
-    https: config.http2 ? { allowHTTP1: true, ...tlsOptions(config) } : tlsOptions(config),
+    // noDelay: Node's HTTP/1.1 server disables Nagle on accepted sockets, its HTTP/2 server (and so
+    // the HTTP/1.1 fallback of an allowHTTP1 server) does not: a small write after an unacknowledged
+    // one waited for the client's delayed ACK, 40 ms before a streamed answer's first event.
+    https: config.http2
+      ? { allowHTTP1: true, noDelay: true, ...tlsOptions(config) }
+      : { noDelay: true, ...tlsOptions(config) },
     ...(config.http2 ? { http2: true } : {}),
     loggerInstance: logger,
     // Fastify's own request lines log URLs with query strings; one redacted line per request is logged below instead.

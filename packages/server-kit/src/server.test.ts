@@ -309,6 +309,21 @@ describe('HTTP/2', () => {
   });
 });
 
+describe('Nagle', () => {
+  // net.Server sets TCP_NODELAY on every accepted socket when its `noDelay` is on. Node's HTTP/2
+  // server leaves it off (its HTTP/1.1 server turns it on): a streamed answer's second small write
+  // then waited for the client's delayed ACK, 40 ms.
+  it.each([false, true])('disables Nagle on accepted connections (http2: %s)', async (http2) => {
+    const ctx = await start(() => undefined, { http2 });
+    try {
+      expect((ctx.server.app.server as unknown as { noDelay?: unknown }).noDelay).toBe(true);
+    } finally {
+      await ctx.server.close();
+      await ctx.agent.close();
+    }
+  });
+});
+
 describe('HTTP/2 shutdown', () => {
   it('closes within the grace period even while a client keeps its session open', async () => {
     const ctx = await start(() => undefined, { http2: true, shutdownGraceMs: 200 });

@@ -306,6 +306,16 @@ describe('gateway: the OpenAI API inside OHTTP', () => {
     expect(f.replicas.some((r) => r.prompts.some((p) => p.includes(CANARY)))).toBe(true);
   });
 
+  it('sends a non-streaming request to the replica as one message/ohttp-req, not chunked', async () => {
+    const body = chatBody({ user: 'single-shot-framing' });
+    const answer = await plainRequest('/v1/chat/completions', body);
+    expect(answer.status).toBe(200);
+    expect(answer.json.object).toBe('chat.completion');
+    const digest = createHash('sha256').update(body).digest('hex');
+    const types = f.replicas.map((r) => r.mediaTypes.get(digest)).filter((t) => t !== undefined);
+    expect(types).toEqual(['message/ohttp-req']);
+  });
+
   it('streams one sealed chunk per event, forwards the body unchanged and strips the usage line', async () => {
     const body = chatBody({ stream: true, user: 'stream-unchanged' });
     const streamed = await chunkedRequest(body);
@@ -319,6 +329,8 @@ describe('gateway: the OpenAI API inside OHTTP', () => {
     // The replica saw exactly the client's bytes: the client's receipt covers its own request.
     const digest = createHash('sha256').update(body).digest('hex');
     expect(f.replicas.some((r) => r.bodySha256.includes(digest))).toBe(true);
+    // Sealed event by event on the way back: chunked OHTTP to the replica too.
+    expect(f.replicas.map((r) => r.mediaTypes.get(digest))).toContain('message/ohttp-chunked-req');
     const usage = await f.adminCall('usage', { tenant: 'acme' });
     const records = usage.json.records as { promptTokens: number; completionTokens: number }[];
     expect(records.filter((r) => r.promptTokens === 7 && r.completionTokens === 5).length).toBeGreaterThan(0);

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import fc from 'fast-check';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TresorError } from '@tresor/protocol';
@@ -192,5 +193,39 @@ describe('Node transport: broken connections are GATEWAY_UNREACHABLE', () => {
     expect(err).not.toBeInstanceOf(TresorError);
     expect((err as Error).name).toBe('AbortError');
     release?.();
+  });
+});
+
+describe('Node transport: SHA-256 of the bodies receipts cover', () => {
+  const webCryptoHex = async (bytes: Uint8Array): Promise<string> =>
+    Buffer.from(await crypto.subtle.digest('SHA-256', new Uint8Array(bytes))).toString('hex');
+
+  it('gives the FIPS 180-2 digests', () => {
+    const { sha256Hex } = createNodeTransport();
+    expect(sha256Hex(new Uint8Array(0))).toBe(
+      'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    );
+    expect(sha256Hex(new TextEncoder().encode('abc'))).toBe(
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
+  });
+
+  it('equals the WebCrypto digest the client uses by default, on any bytes', async () => {
+    const { sha256Hex } = createNodeTransport();
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 2048 }), async (bytes) => {
+        expect(sha256Hex(bytes)).toBe(await webCryptoHex(bytes));
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('tells apart inputs that differ in one bit, or in length by a zero byte', () => {
+    const { sha256Hex } = createNodeTransport();
+    const a = new TextEncoder().encode('{"model":"m"}');
+    const b = a.slice();
+    b[0] = b[0]! ^ 1;
+    expect(sha256Hex(a)).not.toBe(sha256Hex(b));
+    expect(sha256Hex(a)).not.toBe(sha256Hex(new Uint8Array([...a, 0])));
   });
 });

@@ -196,10 +196,14 @@ export class InnerApi {
     let events: AsyncGenerator<BhttpResponseEvent> | undefined;
     let first: IteratorResult<BhttpResponseEvent> | undefined;
     for (let attempt = 0; ; attempt++) {
-      events = exchangeWithReplica(this.#o.pool, replica, {
-        ...upstream,
-        authority: replica.client.url.host,
-      });
+      events = exchangeWithReplica(
+        this.#o.pool,
+        replica,
+        { ...upstream, authority: replica.client.url.host },
+        // Streams are sealed event by event; every other answer is buffered here anyway, so it
+        // travels as one sealed message each way (no stream pipeline per request on either side).
+        body.stream === true ? 'chunked' : 'single',
+      );
       try {
         first = await events.next();
         break;

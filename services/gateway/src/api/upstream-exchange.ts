@@ -1,10 +1,14 @@
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { TresorError, isErrorCode, isTresorError } from '@tresor/protocol';
 import {
   createChunkedOhttpClient,
+  encapsulateRequest,
   encodeBhttpRequest,
   OHTTP_CHUNKED_REQUEST_MEDIA_TYPE,
+  OHTTP_REQUEST_MEDIA_TYPE,
   type BhttpRequest,
+  type OhttpKeyConfig,
 } from '@tresor/crypto';
 import { nodeOhttpAead } from '@tresor/crypto/node';
 import { readBody, systemCodeOf, transportFailureOf } from '../replicas/mesh-client.js';
@@ -33,10 +37,61 @@ async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
   return new Uint8Array(Buffer.concat(parts));
 }
 
+/** Largest sealed single-shot answer read from a replica (the Binary HTTP reader's own limit). */
+const MAX_SINGLE_ANSWER_BYTES = 64 * 1024 * 1024;
+
+/** One request sealed to the replica's key, and how to open its answer's body into plaintext pieces. */
+interface SealedExchange {
+  readonly contentType: string;
+  readonly bytes: Uint8Array;
+  open(body: IncomingMessage): AsyncIterable<Uint8Array>;
+}
+
 /**
- * Sends one inner request to an attested replica: re-encapsulated (chunked OHTTP) to the HPKE key
- * its evidence binds, over mTLS to the certificate its evidence binds, and yields its Binary HTTP
- * response as events, each content chunk as soon as it authenticated. Any HTTP answer shows the
+ * Chunked OHTTP (streams: each sealed event is opened as it arrives), or — for answers the gateway
+ * buffers anyway — one `message/ohttp-req`, which spares both sides a web-stream pipeline per request.
+ */
+async function sealFor(
+  keyConfig: OhttpKeyConfig,
+  request: BhttpRequest,
+  framing: ReplicaFraming,
+): Promise<SealedExchange> {
+  if (framing === 'single') {
+    const bhttp = encodeBhttpRequest(request);
+    const { encapsulatedRequest, context } = await encapsulateRequest(keyConfig, bhttp, {
+      aead: nodeOhttpAead,
+    });
+    return {
+      contentType: OHTTP_REQUEST_MEDIA_TYPE,
+      bytes: encapsulatedRequest,
+      async *open(body) {
+        yield await context.decapsulateResponse(await readBody(body, MAX_SINGLE_ANSWER_BYTES));
+      },
+    };
+  }
+  // Synchronous AES-GCM for the replica's response chunks: one open per SSE event (bench/streaming.ts).
+  const client = await createChunkedOhttpClient(keyConfig, { aead: nodeOhttpAead });
+  const writer = client.requestEncapsulator.writable.getWriter();
+  const sealedPromise = collect(client.requestEncapsulator.readable);
+  await writer.write(encodeBhttpRequest(request));
+  await writer.close();
+  return {
+    contentType: OHTTP_CHUNKED_REQUEST_MEDIA_TYPE,
+    bytes: await sealedPromise,
+    open(body) {
+      const web = Readable.toWeb(body) as unknown as ReadableStream<Uint8Array>;
+      return web.pipeThrough(client.responseDecapsulator) as unknown as AsyncIterable<Uint8Array>;
+    },
+  };
+}
+
+/** How a request travels to a replica: `chunked` OHTTP, or `single` (one sealed message each way). */
+export type ReplicaFraming = 'chunked' | 'single';
+
+/**
+ * Sends one inner request to an attested replica: re-encapsulated (chunked OHTTP, or single-shot
+ * OHTTP with `framing: 'single'`) to the HPKE key its evidence binds, over mTLS to the certificate
+ * its evidence binds, and yields its Binary HTTP response as events, each content chunk as soon as it authenticated. Any HTTP answer shows the
  * replica is there (a busy replica's 503 reaches the client as SERVING_BUSY with Retry-After). A
  * replica that answers something it should not (another TLS key, a sealed stream that does not
  * authenticate or parse) is taken out of rotation at once; transport failures go to
@@ -47,23 +102,18 @@ export async function* exchangeWithReplica(
   pool: ReplicaPool,
   replica: Replica & { verified: VerifiedReplica },
   request: BhttpRequest,
+  framing: ReplicaFraming = 'chunked',
 ): AsyncGenerator<BhttpResponseEvent> {
   const attested = replica.verified;
-  // Synchronous AES-GCM for the replica's response chunks: one open per SSE event (bench/streaming.ts).
-  const client = await createChunkedOhttpClient(attested.hpkeKeyConfig, { aead: nodeOhttpAead });
-  const writer = client.requestEncapsulator.writable.getWriter();
-  const sealedPromise = collect(client.requestEncapsulator.readable);
-  await writer.write(encodeBhttpRequest(request));
-  await writer.close();
-  const sealed = await sealedPromise;
+  const sealed = await sealFor(attested.hpkeKeyConfig, request, framing);
 
   replica.outstanding++;
   try {
     let answer;
     try {
       answer = await replica.client.send('POST', '/v1/ohttp', {
-        contentType: OHTTP_CHUNKED_REQUEST_MEDIA_TYPE,
-        bytes: sealed,
+        contentType: sealed.contentType,
+        bytes: sealed.bytes,
       });
     } catch (err) {
       // Gone or untrusted: out at once; slow: out after a few in a row. Only a request that cannot
@@ -129,11 +179,9 @@ export async function* exchangeWithReplica(
     answer.body.once('error', () => {
       transport.broken = true;
     });
-    const body = Readable.toWeb(answer.body) as unknown as ReadableStream<Uint8Array>;
-    const plaintext = body.pipeThrough(client.responseDecapsulator);
     const reader = new BhttpResponseReader();
     try {
-      for await (const piece of plaintext as unknown as AsyncIterable<Uint8Array>) {
+      for await (const piece of sealed.open(answer.body)) {
         for (const event of reader.push(piece)) yield event;
       }
       for (const event of reader.finish()) yield event;

@@ -200,6 +200,9 @@ export class MeshClient {
       );
       req.on('socket', (socket) => {
         if (socket instanceof TLSSocket && !this.#peers.has(socket)) {
+          // No Nagle (tls.connect ignores the agent's noDelay): small writes held back for a
+          // delayed ACK stall a request by 40 ms. A no-op on a socket that has it already.
+          socket.setNoDelay(true);
           socket.once('secureConnect', () => {
             connected = true;
             this.#peerOf(socket);
