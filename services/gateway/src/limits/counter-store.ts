@@ -21,10 +21,14 @@ export function windowOf(
   return { index, endsAtMs: (index + 1) * windowMs };
 }
 
+const SWEEP_INTERVAL_MS = 60_000;
+
 /** Counters in this process; expired windows are dropped as new ones are written. */
 export class MemoryCounterStore implements CounterStore {
   readonly #counters = new Map<string, { total: number; expiresAtMs: number }>();
   readonly #maxEntries: number;
+  /** When the next sweep of expired windows is due: once a minute at most, as windows are written. */
+  #nextSweepMs = -Infinity;
 
   constructor(maxEntries = 1_000_000) {
     this.#maxEntries = maxEntries;
@@ -35,6 +39,12 @@ export class MemoryCounterStore implements CounterStore {
     const name = `${key}\u0000${windowMs}\u0000${index}`;
     const current = this.#counters.get(name);
     const total = (current?.total ?? 0) + amount;
+    if (current === undefined && nowMs >= this.#nextSweepMs) {
+      // Every key leaves one entry per window it counted in; without a sweep they stayed until the
+      // store was full (two a minute per active API key, for days).
+      this.#nextSweepMs = nowMs + SWEEP_INTERVAL_MS;
+      this.#forgetExpired(nowMs);
+    }
     if (current === undefined && this.#counters.size >= this.#maxEntries) this.#prune(nowMs);
     this.#counters.set(name, { total, expiresAtMs: endsAtMs });
     return Promise.resolve(total);
@@ -54,8 +64,12 @@ export class MemoryCounterStore implements CounterStore {
     return this.#counters.size;
   }
 
-  #prune(nowMs: number): void {
+  #forgetExpired(nowMs: number): void {
     for (const [name, entry] of this.#counters) if (entry.expiresAtMs <= nowMs) this.#counters.delete(name);
+  }
+
+  #prune(nowMs: number): void {
+    this.#forgetExpired(nowMs);
     // Still full of live windows: drop the oldest half rather than grow without bound. Limits are
     // then counted low for those keys, never high: nobody is refused for someone else's traffic.
     if (this.#counters.size >= this.#maxEntries) {

@@ -27,6 +27,7 @@ import {
   modelNotFound,
   StopStringMatcher,
 } from './generation.js';
+import { linkAbortSignals } from './linked-signal.js';
 
 export interface EchoEngineOptions {
   /** Models it answers for; default one model `echo` with a 4096-token context. */
@@ -99,33 +100,36 @@ export function createEchoEngine(options: EchoEngineOptions = {}): Engine {
     const maxTokens = params.maxTokens ?? DEFAULT_MAX_TOKENS;
     const limit = Math.min(natural, maxTokens);
     const stop = new StopStringMatcher(params.stop ?? []);
-    const signal =
-      params.signal === undefined
-        ? closeController.signal
-        : AbortSignal.any([params.signal, closeController.signal]);
     let completionTokens = 0;
     const done = (finishReason: 'stop' | 'length' | 'cancelled'): GenerationEvent => ({
       type: 'done',
       finishReason,
       usage: { promptTokens, completionTokens },
     });
-    for (let i = 0; i < limit; i++) {
-      if (i > 0 || interTokenDelayMs > 0) {
-        if (interTokenDelayMs > 0) await sleep(interTokenDelayMs, signal);
-        else await Promise.resolve();
+    // Linked for this generation only (not AbortSignal.any: see linked-signal.ts).
+    const link = linkAbortSignals([params.signal, closeController.signal]);
+    const { signal } = link;
+    try {
+      for (let i = 0; i < limit; i++) {
+        if (i > 0 || interTokenDelayMs > 0) {
+          if (interTokenDelayMs > 0) await sleep(interTokenDelayMs, signal);
+          else await Promise.resolve();
+        }
+        if (signal.aborted) {
+          yield done('cancelled');
+          return;
+        }
+        const word = words[i % words.length]!;
+        completionTokens++;
+        const { text, stopped } = stop.push(i === 0 ? word : ` ${word}`);
+        if (text.length > 0) yield { type: 'delta', text };
+        if (stopped) {
+          yield done('stop');
+          return;
+        }
       }
-      if (signal.aborted) {
-        yield done('cancelled');
-        return;
-      }
-      const word = words[i % words.length]!;
-      completionTokens++;
-      const { text, stopped } = stop.push(i === 0 ? word : ` ${word}`);
-      if (text.length > 0) yield { type: 'delta', text };
-      if (stopped) {
-        yield done('stop');
-        return;
-      }
+    } finally {
+      link.release();
     }
     const rest = stop.flush();
     if (rest.length > 0) yield { type: 'delta', text: rest };

@@ -38,6 +38,7 @@ import {
   StopStringMatcher,
 } from './generation.js';
 import { parseSse, parseUpstreamChunk, upstreamFailure } from './openai-format.js';
+import { linkAbortSignals } from './linked-signal.js';
 
 export interface OpenAiUpstreamEngineOptions {
   /** `http://127.0.0.1:8000` style base URL (loopback only). Exactly one of baseUrl/socketPath. */
@@ -145,8 +146,10 @@ export function createOpenAiUpstreamEngine(options: OpenAiUpstreamEngineOptions)
       headers['content-length'] = String(payload.length);
     }
     if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
-    const combined =
-      signal === undefined ? closeController.signal : AbortSignal.any([signal, closeController.signal]);
+    // Linked for this call only, released when the request closes (after its response was read or
+    // it failed); not AbortSignal.any, which keeps an entry per call in closeController's signal.
+    const link = linkAbortSignals([signal, closeController.signal]);
+    const combined = link.signal;
     return new Promise((resolve, reject) => {
       const common = { method, headers, agent, signal: combined, path: basePath + path };
       const req =
@@ -157,6 +160,7 @@ export function createOpenAiUpstreamEngine(options: OpenAiUpstreamEngineOptions)
               port: target.url.port === '' ? undefined : Number(target.url.port),
             })
           : http.request({ ...common, socketPath: target.socketPath });
+      req.once('close', link.release);
       req.on('response', (res) => {
         resolve({ status: res.statusCode ?? 0, body: res });
       });
@@ -170,6 +174,7 @@ export function createOpenAiUpstreamEngine(options: OpenAiUpstreamEngineOptions)
             ),
           );
       });
+      req.setNoDelay(true); // https: tls.connect ignores the agent's noDelay (Nagle, 40 ms stalls)
       req.end(payload);
     });
   }
