@@ -211,6 +211,11 @@ export class MeshClient {
           connected = true;
         }
       });
+      // Again, explicitly: Node 20 leaves a reused keep-alive socket at the idle timeout it set from
+      // the replica's `Keep-Alive: timeout=N` hint (N − 1 s) when the request's timeout equals the
+      // agent's, so an answer that took longer than that to start (a queued llama request) timed
+      // out and ejected a healthy replica.
+      req.setTimeout(this.#timeoutMs);
       req.on('timeout', () => {
         timedOut = true;
         req.destroy(new Error(`no answer within ${this.#timeoutMs} ms`));
