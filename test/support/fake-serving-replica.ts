@@ -65,6 +65,8 @@ export interface FakeReplica {
   hangUp: boolean;
   /** While set, POST /v1/ohttp is refused before decapsulation as serving does when full (429 SERVING_BUSY). */
   busy: boolean;
+  /** While set, POST /v1/ohttp is refused before decapsulation as serving does while its engine restarts (502 ENGINE_UNAVAILABLE, Retry-After 2). */
+  engineRestarting: boolean;
   close(): Promise<void>;
 }
 
@@ -102,10 +104,16 @@ export async function startFakeReplica(options: FakeReplicaOptions): Promise<Fak
   const prompts: string[] = [];
   const bodySha256: string[] = [];
   const mediaTypes = new Map<string, string>();
-  const state: { dieAfterEvents: number | undefined; hangUp: boolean; busy: boolean } = {
+  const state: {
+    dieAfterEvents: number | undefined;
+    hangUp: boolean;
+    busy: boolean;
+    engineRestarting: boolean;
+  } = {
     dieAfterEvents: undefined,
     hangUp: false,
     busy: false,
+    engineRestarting: false,
   };
 
   const server: Server = createServer(
@@ -153,6 +161,20 @@ export async function startFakeReplica(options: FakeReplicaOptions): Promise<Fak
           res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' }).end(
             JSON.stringify({
               error: { message: 'busy', type: 'rate_limit_error', param: null, code: 'SERVING_BUSY' },
+            }),
+          );
+          return;
+        }
+        if (req.method === 'POST' && url.pathname === '/v1/ohttp' && state.engineRestarting) {
+          req.resume();
+          res.writeHead(502, { 'content-type': 'application/json', 'retry-after': '2' }).end(
+            JSON.stringify({
+              error: {
+                message: 'the engine is restarting',
+                type: 'server_error',
+                param: null,
+                code: 'ENGINE_UNAVAILABLE',
+              },
             }),
           );
           return;
@@ -338,6 +360,12 @@ export async function startFakeReplica(options: FakeReplicaOptions): Promise<Fak
     },
     set busy(value: boolean) {
       state.busy = value;
+    },
+    get engineRestarting() {
+      return state.engineRestarting;
+    },
+    set engineRestarting(value: boolean) {
+      state.engineRestarting = value;
     },
     get hangUp() {
       return state.hangUp;

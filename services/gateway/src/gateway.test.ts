@@ -12,7 +12,7 @@ import {
   encodeBhttpRequest,
   OHTTP_CHUNKED_REQUEST_MEDIA_TYPE,
 } from '@tresor/crypto';
-import { FAKE_COMPLETION_WORDS } from '../../../test/support/fake-serving-replica.js';
+import { FAKE_COMPLETION_WORDS, type FakeReplica } from '../../../test/support/fake-serving-replica.js';
 import { startGatewayFixture, type GatewayFixture } from '../../../test/support/gateway-fixture.js';
 import {
   decodeKnownLengthResponse,
@@ -575,6 +575,28 @@ describe('gateway: routing', () => {
       expect(f.gateway.pool.healthy()).toHaveLength(2);
     } finally {
       for (const r of f.replicas) r.busy = false;
+    }
+  });
+
+  it('a replica restarting its engine (ENGINE_UNAVAILABLE, before decryption) passes the request on; with none left, 503 REPLICA_UNAVAILABLE + Retry-After', async () => {
+    const [a, b] = f.replicas as [FakeReplica, FakeReplica];
+    try {
+      a.engineRestarting = true;
+      for (let i = 0; i < 4; i++) {
+        const before = b.served();
+        const answer = await plainRequest('/v1/chat/completions', chatBody());
+        expect(answer.status).toBe(200);
+        expect(b.served()).toBe(before + 1);
+      }
+      b.engineRestarting = true;
+      const answer = await plainRequest('/v1/chat/completions', chatBody());
+      expect([answer.status, errorOf(answer).code]).toEqual([503, 'REPLICA_UNAVAILABLE']);
+      expect(answer.headers['retry-after']).toBe('2');
+      // Restarting says nothing bad about the replicas: both stay in rotation.
+      expect(f.gateway.pool.healthy()).toHaveLength(2);
+    } finally {
+      a.engineRestarting = false;
+      b.engineRestarting = false;
     }
   });
 

@@ -15,7 +15,7 @@ import { GATEWAY_OPERATIONS, type GatewayAuthorizer } from '../auth/gateway-poli
 import { ExpiringCache } from '../expiring-cache.js';
 import type { UsageLimiter } from '../limits/usage-limiter.js';
 import { checkRequestDate } from '../ohttp/replay-cache.js';
-import type { ReplicaPool } from '../replicas/replica-pool.js';
+import type { Replica, ReplicaPool } from '../replicas/replica-pool.js';
 import { headerValue } from './bhttp-stream.js';
 import { openAiErrorBody, openAiErrorHeaders } from './openai-error.js';
 import { matchRoute, parseModelRequest, type ApiRoute, type ModelRequest } from './openai-requests.js';
@@ -195,6 +195,7 @@ export class InnerApi {
     // one (it never reached a model, so nothing runs twice), at most once per configured replica.
     let events: AsyncGenerator<BhttpResponseEvent> | undefined;
     let first: IteratorResult<BhttpResponseEvent> | undefined;
+    const tried = new Set<Replica>();
     for (let attempt = 0; ; attempt++) {
       events = exchangeWithReplica(
         this.#o.pool,
@@ -210,7 +211,14 @@ export class InnerApi {
       } catch (err) {
         const unanswered = isTresorError(err) && err.details?.unanswered === true;
         if (!unanswered || attempt >= this.#o.pool.replicas.length) throw err;
-        replica = this.#o.pool.pick(body.model);
+        // A replica restarting its engine stays in rotation: not back to it for this request.
+        // When none is left, its own REPLICA_UNAVAILABLE (with its Retry-After) is the answer.
+        tried.add(replica);
+        try {
+          replica = this.#o.pool.pick(body.model, tried);
+        } catch (none) {
+          throw isTresorError(err) && err.code === 'REPLICA_UNAVAILABLE' ? err : none;
+        }
       }
     }
     const rest: AsyncIterable<BhttpResponseEvent> = {

@@ -151,8 +151,23 @@ export async function* exchangeWithReplica(
       } catch {
         code = undefined;
       }
+      const retryAfterSeconds = retryAfterSecondsOf(answer.body.headers['retry-after']);
+      if (code === 'ENGINE_UNAVAILABLE') {
+        // Its engine is restarting (docs/serving.md): refused before anything was decrypted, so
+        // another replica may take the request (`unanswered`); the replica stays in rotation. With
+        // none left, the client is told to come back after the replica's own estimate.
+        throw new TresorError(
+          'REPLICA_UNAVAILABLE',
+          'the serving replica is restarting its inference engine; retry shortly',
+          {
+            details: {
+              unanswered: true,
+              ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+            },
+          },
+        );
+      }
       if (isErrorCode(code) && CLIENT_SIDE.has(code)) {
-        const retryAfterSeconds = retryAfterSecondsOf(answer.body.headers['retry-after']);
         throw new TresorError(code, undefined, {
           ...(retryAfterSeconds === undefined ? {} : { details: { retryAfterSeconds } }),
         });

@@ -6,6 +6,7 @@ import { MeshClient, readBody, type MeshTls, type TransportFailure } from './mes
 import type { ReplicaVerifier, VerifiedReplica } from './replica-verifier.js';
 
 const MAX_EVIDENCE_BYTES = 8 * 1024 * 1024;
+const NO_REPLICAS: ReadonlySet<Replica> = new Set();
 
 /** One serving replica as routing sees it. */
 export interface Replica {
@@ -116,13 +117,14 @@ export class ReplicaPool {
   }
 
   /**
-   * The attested replica with the fewest requests in flight that serves `model`.
+   * The attested replica with the fewest requests in flight that serves `model`, leaving out
+   * `exclude` (replicas that already turned this request away).
    * @throws TresorError MODEL_NOT_FOUND (no replica ever served it), REPLICA_UNAVAILABLE (none in rotation does now)
    */
-  pick(model: string): Replica & { verified: VerifiedReplica } {
+  pick(model: string, exclude: ReadonlySet<Replica> = NO_REPLICAS): Replica & { verified: VerifiedReplica } {
     let best: (Replica & { verified: VerifiedReplica }) | undefined;
     for (const r of this.healthy()) {
-      if (!r.verified?.models.includes(model)) continue;
+      if (exclude.has(r) || !r.verified?.models.includes(model)) continue;
       if (best === undefined || r.outstanding < best.outstanding)
         best = r as Replica & { verified: VerifiedReplica };
     }
