@@ -5,6 +5,7 @@ export type {
   SqlExecutor,
   SqlRow,
   SqlValue,
+  TransactionDurability,
   TransactionOptions,
 } from './sql/sql-client.js';
 export { openSqlite, type SqliteOptions } from './sql/sqlite-client.js';

@@ -138,3 +138,32 @@ describe('gateway configuration: the web console', () => {
     expect(await refusal(config(mesh, { console: section }))).toMatch(/^CONFIG_INVALID: .*console/);
   });
 });
+
+describe('gateway configuration: usage durability', () => {
+  const mesh = { mesh: { source: 'trust' } };
+
+  it('commits usage records without an fsync unless told otherwise', async () => {
+    const parsed = await parseGatewayConfig(config(mesh), dir);
+    expect(parsed.usage).toEqual({ durability: 'process-crash' });
+    expect(Object.isFrozen(parsed.usage)).toBe(true);
+    expect((await parseGatewayConfig(config(mesh, { usage: {} }), dir)).usage.durability).toBe(
+      'process-crash',
+    );
+  });
+
+  it.each(['process-crash', 'power-loss'] as const)('accepts usage.durability "%s"', async (durability) => {
+    const parsed = await parseGatewayConfig(config(mesh, { usage: { durability } }), dir);
+    expect(parsed.usage.durability).toBe(durability);
+  });
+
+  it.each([
+    ['an unknown level', { durability: 'none' }],
+    ['a level in other case', { durability: 'Power-Loss' }],
+    ['a boolean', { durability: true }],
+    ['null', { durability: null }],
+    ['unknown members', { durability: 'power-loss', fsync: true }],
+    ['not an object', 'power-loss'],
+  ])('refuses a usage section with %s', async (_what, section) => {
+    expect(await refusal(config(mesh, { usage: section }))).toMatch(/^CONFIG_INVALID: .*usage/);
+  });
+});

@@ -149,6 +149,18 @@ export const gatewayConfigSchema = z.strictObject({
       attestationPerSecond: z.number().int().min(1).max(10_000).default(20),
     })
     .prefault({}),
+  usage: z
+    .strictObject({
+      /**
+       * What a usage record acknowledged before the answer's last byte survives. `process-crash`:
+       * the gateway being killed at any point (the record is committed without a WAL fsync: a power
+       * cut or kernel crash of the database host may lose the last few); `power-loss`: that too, at
+       * one fsync per commit (SQLite; PostgreSQL: synchronous_commit as the server sets it).
+       * API keys, tenants, policies and the audit log are always written at `power-loss`.
+       */
+      durability: z.enum(['process-crash', 'power-loss']).default('process-crash'),
+    })
+    .prefault({}),
   /** The web console (apps/console build, `npm run build -w apps/console`) served at /console/. */
   console: z.strictObject({ dir: file }).optional(),
   admin: z
@@ -198,6 +210,7 @@ export interface GatewayConfig {
       }
     | { readonly kind: 'configfs-tsm'; readonly path: string };
   readonly limits: Parsed['limits'];
+  readonly usage: Parsed['usage'];
   /** The console build directory (resolved); its manifest is checked when the gateway starts. */
   readonly console?: { readonly dir: string };
   readonly admin: {
@@ -302,6 +315,7 @@ export async function parseGatewayConfig(value: unknown, baseDir: string): Promi
     },
     tee,
     limits: c.limits,
+    usage: c.usage,
     ...(c.console === undefined ? {} : { console: { dir: path(c.console.dir) } }),
     admin: {
       keys: await AdminKeySet.parse(c.admin.keys),

@@ -135,17 +135,22 @@ export async function startGatewayService(
     const apiKeys = new SqlApiKeyRepository(db);
     const policies = new SqlPolicyRepository(db);
     const ciphers = new Map<string, FieldCipher>();
-    // Usage records are group-committed: one transaction for the requests that finish together.
-    const usage = new BatchedUsageRepository(db, async (tenant) => {
-      let cipher = ciphers.get(tenant);
-      if (cipher === undefined) {
-        const record = await tenants.get(tenant);
-        if (record === undefined) throw new TresorError('TENANT_NOT_FOUND', `no tenant ${tenant}`);
-        cipher = new EnvelopeCipher(keyStore, parseWrappedKey(record.wrappedDataKey));
-        ciphers.set(tenant, cipher);
-      }
-      return cipher;
-    });
+    // Usage records are group-committed: one transaction for the requests that finish together,
+    // at config usage.durability (by default without an fsync: survives the gateway being killed).
+    const usage = new BatchedUsageRepository(
+      db,
+      async (tenant) => {
+        let cipher = ciphers.get(tenant);
+        if (cipher === undefined) {
+          const record = await tenants.get(tenant);
+          if (record === undefined) throw new TresorError('TENANT_NOT_FOUND', `no tenant ${tenant}`);
+          cipher = new EnvelopeCipher(keyStore, parseWrappedKey(record.wrappedDataKey));
+          ciphers.set(tenant, cipher);
+        }
+        return cipher;
+      },
+      { durability: config.usage.durability },
+    );
     const counters =
       deps.counters ??
       (config.redis === undefined

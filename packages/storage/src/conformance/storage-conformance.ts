@@ -1,5 +1,6 @@
 import { describe } from 'vitest';
 import { auditSuite } from './audit-suite.js';
+import { durabilitySuite } from './durability-suite.js';
 import { replaySuite } from './replay-suite.js';
 import { retentionSuite } from './retention-suite.js';
 import { schemaSuite } from './schema-suite.js';
@@ -15,6 +16,7 @@ import { usageSuite } from './usage-suite.js';
 export function storageConformance(fixture: StorageFixture): void {
   describe(`storage conformance: ${fixture.name}`, () => {
     schemaSuite(fixture);
+    durabilitySuite(fixture);
     auditSuite(fixture);
     tamperSuite(fixture);
     usageSuite(fixture);

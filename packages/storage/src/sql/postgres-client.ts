@@ -38,7 +38,8 @@ function advisoryLockKey(schema: string, name: string): string {
 /**
  * The PostgreSQL driver (node-postgres pool). Write transactions run READ COMMITTED, so a
  * statement after the advisory lock sees every row committed before the lock was granted;
- * reads run REPEATABLE READ READ ONLY, one snapshot for a whole verification.
+ * reads run REPEATABLE READ READ ONLY, one snapshot for a whole verification. A `process-crash`
+ * transaction sets `synchronous_commit = off` for itself only (SET LOCAL).
  */
 export async function openPostgres(options: PostgresOptions): Promise<SqlClient> {
   if (!isPostgresUrl(options.url)) {
@@ -149,9 +150,12 @@ class PostgresClient implements SqlClient {
     };
     connection.on('error', onConnectionError);
     try {
+      const begin = options.mode === 'read' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN';
+      // One round trip: without parameters node-postgres sends the simple-query protocol, which
+      // runs both statements. SET LOCAL ends with the transaction, committed or rolled back.
       await runQuery(
         connection,
-        options.mode === 'read' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN',
+        options.durability === 'process-crash' ? `${begin}; SET LOCAL synchronous_commit = off` : begin,
         [],
       );
       if (options.mode === 'write' && options.lock !== undefined) {

@@ -35,7 +35,29 @@ export interface TransactionOptions {
    * replicas (PostgreSQL: a transaction-scoped advisory lock; SQLite: implied by the write lock).
    */
   readonly lock?: string;
+  /**
+   * What a committed transaction survives. Default `power-loss`.
+   *
+   * `power-loss`: COMMIT returns once the transaction is on stable storage; it survives the
+   * process being killed, the machine crashing and a power cut (SQLite: the WAL is fsynced,
+   * `synchronous=FULL`; PostgreSQL: the server's `synchronous_commit`, on unless changed).
+   *
+   * `process-crash`: COMMIT returns once the transaction is written but not yet flushed: it
+   * survives this process being killed at any point after, but a power cut or kernel crash may
+   * roll back the last such commits; the database stays consistent either way and never holds
+   * half a transaction. SQLite: the transaction runs at `synchronous=NORMAL` (the WAL frames are in
+   * the OS page cache when COMMIT returns; the WAL is fsynced at the next checkpoint, or by the
+   * next `power-loss` commit) and the connection goes back to FULL when it ends, committed or not,
+   * so no other statement runs relaxed. PostgreSQL: `SET LOCAL synchronous_commit = off` (the
+   * commit is in the server's memory and reaches disk within about 3 × wal_writer_delay, 600 ms
+   * by default; a crash of the PostgreSQL server itself may lose that window, this process's never).
+   * Saves one fsync per commit (SQLite: 3.6 ms median on the 2-core benchmark VM).
+   */
+  readonly durability?: TransactionDurability;
 }
+
+/** See {@link TransactionOptions.durability}. */
+export type TransactionDurability = 'power-loss' | 'process-crash';
 
 export interface SqlClient extends SqlExecutor {
   /**

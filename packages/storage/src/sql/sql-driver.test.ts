@@ -8,8 +8,11 @@ import { migrate } from '../schema/migrate.js';
 import { postgresPlaceholders } from './postgres-placeholders.js';
 import { openPostgres } from './postgres-client.js';
 import { integerValue } from './row-values.js';
-import type { SqlExecutor } from './sql-client.js';
+import { TresorError } from '@tresor/protocol';
+import { SerialQueue } from './serial-queue.js';
+import type { SqlExecutor, SqlRow, SqlValue } from './sql-client.js';
 import { openSqlite } from './sqlite-client.js';
+import { QueuedSqliteClient, type SqliteConnection } from './sqlite-connection.js';
 
 async function codeOf(promise: Promise<unknown> | (() => unknown)): Promise<string> {
   try {
@@ -139,6 +142,123 @@ describe('SQLite driver', () => {
     expect(await a.query('SELECT COUNT(*) AS n FROM audit_checkpoints')).toEqual([{ n: 10 }]);
     await a.close();
     await b.close();
+  });
+});
+
+/**
+ * A better-sqlite3 connection whose `PRAGMA synchronous` changes fail while `failing` is set (a
+ * disk or worker failure at the worst moment); it logs every BEGIN, COMMIT and PRAGMA it runs.
+ */
+class PragmaFaultConnection implements SqliteConnection {
+  failing = false;
+  readonly log: string[] = [];
+  constructor(readonly db: Database.Database) {}
+  query(sql: string, params: readonly SqlValue[]): Promise<SqlRow[]> {
+    return Promise.resolve(this.db.prepare(sql).all(...params) as SqlRow[]);
+  }
+  execute(sql: string, params: readonly SqlValue[]): Promise<number> {
+    return Promise.resolve(this.db.prepare(sql).run(...params).changes);
+  }
+  exec(sql: string): Promise<void> {
+    if (this.failing && sql.startsWith('PRAGMA synchronous')) {
+      return Promise.reject(new TresorError('STORAGE_UNAVAILABLE', 'disk I/O error'));
+    }
+    this.log.push(sql);
+    this.db.exec(sql);
+    return Promise.resolve();
+  }
+  rollback(): Promise<void> {
+    if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    this.db.close();
+    return Promise.resolve();
+  }
+}
+
+describe('SQLite durability levels, when switching fails', () => {
+  const CHECKPOINT = "INSERT INTO audit_checkpoints VALUES ('periodic', ?, 'h', 't', 'k', 'ES256', 's')";
+  const RELAXED = { mode: 'write', durability: 'process-crash' } as const;
+  let connection: PragmaFaultConnection;
+  let client: QueuedSqliteClient;
+  beforeEach(async () => {
+    const db = new Database(':memory:');
+    db.pragma('synchronous = FULL');
+    connection = new PragmaFaultConnection(db);
+    client = new QueuedSqliteClient(connection, new SerialQueue());
+    await migrate(client);
+    connection.log.splice(0);
+  });
+  afterEach(async () => {
+    connection.failing = false;
+    await client.close();
+  });
+
+  it('switches to NORMAL before BEGIN and back to FULL after COMMIT or ROLLBACK, and not at all by default', async () => {
+    const level = (): unknown => connection.db.pragma('synchronous', { simple: true });
+    await client.transaction(RELAXED, (tx) => tx.execute(CHECKPOINT, [1]));
+    // Back at FULL as the transaction ends, not only once the next statement comes.
+    expect(level()).toBe(2);
+    await expect(
+      client.transaction(RELAXED, async (tx) => {
+        await tx.execute(CHECKPOINT, [2]);
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    expect(level()).toBe(2);
+    await client.transaction({ mode: 'write' }, (tx) => tx.execute(CHECKPOINT, [3]));
+    expect(connection.log).toEqual([
+      'PRAGMA synchronous = NORMAL',
+      'BEGIN IMMEDIATE',
+      'COMMIT',
+      'PRAGMA synchronous = FULL',
+      'PRAGMA synchronous = NORMAL',
+      'BEGIN IMMEDIATE',
+      'PRAGMA synchronous = FULL',
+      'BEGIN IMMEDIATE',
+      'COMMIT',
+    ]);
+  });
+
+  it('reports a commit whose restore failed as committed, then restores before the next statement', async () => {
+    const committed = client.transaction(RELAXED, async (tx) => {
+      await tx.execute(CHECKPOINT, [1]);
+      connection.failing = true;
+      return 'stored';
+    });
+    expect(await committed).toBe('stored');
+    expect(connection.db.pragma('synchronous', { simple: true })).toBe(1);
+    // Still failing: nothing runs relaxed, every statement and transaction is refused.
+    expect(await codeOf(client.execute(CHECKPOINT, [2]))).toBe('STORAGE_UNAVAILABLE');
+    expect(await codeOf(client.query('SELECT 1'))).toBe('STORAGE_UNAVAILABLE');
+    expect(await codeOf(client.transaction({ mode: 'write' }, (tx) => tx.execute(CHECKPOINT, [3])))).toBe(
+      'STORAGE_UNAVAILABLE',
+    );
+    expect(connection.db.prepare('SELECT record_count FROM audit_checkpoints').all()).toEqual([
+      { record_count: 1 },
+    ]);
+    connection.failing = false;
+    expect(await client.query('PRAGMA synchronous')).toEqual([{ synchronous: 2 }]);
+    expect(connection.log.filter((sql) => sql.startsWith('PRAGMA'))).toEqual([
+      'PRAGMA synchronous = NORMAL',
+      'PRAGMA synchronous = FULL',
+    ]);
+  });
+
+  it('refuses a relaxed transaction that cannot relax, running none of its work', async () => {
+    connection.failing = true;
+    let ran = false;
+    const refused = client.transaction(RELAXED, () => {
+      ran = true;
+      return Promise.resolve();
+    });
+    expect(await codeOf(refused)).toBe('STORAGE_UNAVAILABLE');
+    expect(ran).toBe(false);
+    connection.failing = false;
+    expect(await client.transaction({ mode: 'write' }, (tx) => tx.query('PRAGMA synchronous'))).toEqual([
+      { synchronous: 2 },
+    ]);
   });
 });
 

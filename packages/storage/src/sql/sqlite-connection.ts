@@ -23,12 +23,16 @@ export interface SqliteConnection {
  * file in this process waits its turn on the file's queue (see `queueFor`), and write
  * transactions take the write lock at BEGIN (BEGIN IMMEDIATE), so concurrent writers wait on the
  * busy timeout instead of failing with SQLITE_BUSY when a read lock would have to be upgraded.
+ * The connection runs at `synchronous = FULL` except inside a transaction asking for
+ * `durability: 'process-crash'`, which sets NORMAL before its BEGIN and FULL again after it ended.
  */
 export class QueuedSqliteClient implements SqlClient {
   readonly dialect = 'sqlite' as const;
   readonly #connection: SqliteConnection;
   readonly #queue: SerialQueue;
   #closed = false;
+  /** Whether the connection may still be at `synchronous = NORMAL` (a `process-crash` transaction). */
+  #relaxed = false;
 
   constructor(connection: SqliteConnection, queue: SerialQueue) {
     this.#connection = connection;
@@ -36,35 +40,32 @@ export class QueuedSqliteClient implements SqlClient {
   }
 
   query(sql: string, params: readonly SqlValue[] = []): Promise<SqlRow[]> {
-    return this.#queue.run(() => {
-      this.#open();
+    return this.#queue.run(async () => {
+      await this.#ready();
       return this.#connection.query(sql, params);
     });
   }
 
   execute(sql: string, params: readonly SqlValue[] = []): Promise<number> {
-    return this.#queue.run(() => {
-      this.#open();
+    return this.#queue.run(async () => {
+      await this.#ready();
       return this.#connection.execute(sql, params);
     });
   }
 
   transaction<T>(options: TransactionOptions, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     return this.#queue.run(async () => {
-      this.#open();
-      const connection = this.#connection;
-      const tx = transactionExecutor('sqlite', connection);
-      await connection.exec(options.mode === 'write' ? 'BEGIN IMMEDIATE' : 'BEGIN DEFERRED');
+      await this.#ready();
+      if (options.durability !== 'process-crash') return this.#run(options, work);
+      // The connection is relaxed from here until the restore below succeeded: should the
+      // restore fail, the next statement on the queue retries it first (see #ready).
+      this.#relaxed = true;
+      await this.#connection.exec('PRAGMA synchronous = NORMAL');
       try {
-        const result = await work(tx.executor);
-        tx.end();
-        await connection.exec('COMMIT');
-        return result;
-      } catch (err) {
-        tx.end();
-        // Statements already mapped their errors; the work's own errors pass through unchanged.
-        await connection.rollback();
-        throw err;
+        return await this.#run(options, work);
+      } finally {
+        // Never masks the transaction's own outcome: a commit that happened is reported as such.
+        await this.#restoreFull().catch(() => undefined);
       }
     });
   }
@@ -77,7 +78,34 @@ export class QueuedSqliteClient implements SqlClient {
     });
   }
 
-  #open(): void {
+  async #run<T>(options: TransactionOptions, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const connection = this.#connection;
+    const tx = transactionExecutor('sqlite', connection);
+    await connection.exec(options.mode === 'write' ? 'BEGIN IMMEDIATE' : 'BEGIN DEFERRED');
+    try {
+      const result = await work(tx.executor);
+      tx.end();
+      await connection.exec('COMMIT');
+      return result;
+    } catch (err) {
+      tx.end();
+      // Statements already mapped their errors; the work's own errors pass through unchanged.
+      await connection.rollback();
+      throw err;
+    }
+  }
+
+  /**
+   * Fails closed: a connection still relaxed by an earlier `process-crash` transaction (its
+   * restore failed) runs nothing at full durability until `synchronous = FULL` took effect.
+   */
+  async #ready(): Promise<void> {
     if (this.#closed) throw new TresorError('STORAGE_UNAVAILABLE', 'the SQLite database is closed');
+    if (this.#relaxed) await this.#restoreFull();
+  }
+
+  async #restoreFull(): Promise<void> {
+    await this.#connection.exec('PRAGMA synchronous = FULL');
+    this.#relaxed = false;
   }
 }

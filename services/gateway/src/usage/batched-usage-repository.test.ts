@@ -11,7 +11,7 @@ import {
   type TransactionOptions,
   type UsageRecordInput,
 } from '@tresor/storage';
-import { BatchedUsageRepository } from './batched-usage-repository.js';
+import { BatchedUsageRepository, type BatchedUsageOptions } from './batched-usage-repository.js';
 
 let dir: string;
 let store: FileKeyStore;
@@ -35,9 +35,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The real SQLite client, with its write transactions counted. */
+/** The real SQLite client, with its transactions' options recorded. */
 class CountedClient implements SqlClient {
-  transactions = 0;
+  readonly options: TransactionOptions[] = [];
+  get transactions(): number {
+    return this.options.length;
+  }
   constructor(readonly inner: SqlClient) {}
   get dialect(): SqlClient['dialect'] {
     return this.inner.dialect;
@@ -49,7 +52,7 @@ class CountedClient implements SqlClient {
     return this.inner.execute(sql, params);
   }
   transaction<T>(options: TransactionOptions, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    this.transactions++;
+    this.options.push(options);
     return this.inner.transaction(options, work);
   }
   close() {
@@ -58,12 +61,14 @@ class CountedClient implements SqlClient {
 }
 
 let n = 0;
-async function fixture(): Promise<{ db: CountedClient; usage: BatchedUsageRepository }> {
+async function fixture(
+  options: BatchedUsageOptions = {},
+): Promise<{ db: CountedClient; usage: BatchedUsageRepository }> {
   n++;
   const db = new CountedClient(
     await openMetadataDatabase({ kind: 'sqlite', file: join(dir, `usage-${String(n)}.db`) }),
   );
-  return { db, usage: new BatchedUsageRepository(db, () => Promise.resolve(cipher)) };
+  return { db, usage: new BatchedUsageRepository(db, () => Promise.resolve(cipher), options) };
 }
 
 function record(id: string, overrides: Partial<UsageRecordInput> = {}): UsageRecordInput {
@@ -116,10 +121,8 @@ describe('BatchedUsageRepository', () => {
     let manual = true;
     let deferred!: () => void;
     const scheduled = new Promise<void>((resolve) => (deferred = resolve));
-    const usage = new BatchedUsageRepository(
-      db,
-      () => Promise.resolve(cipher),
-      (run) => {
+    const usage = new BatchedUsageRepository(db, () => Promise.resolve(cipher), {
+      defer: (run) => {
         if (!manual) {
           setImmediate(run);
           return;
@@ -127,7 +130,7 @@ describe('BatchedUsageRepository', () => {
         runs.push(run);
         deferred();
       },
-    );
+    });
     let settled = 0;
     const pending = ['a', 'b', 'c'].map((id) => usage.record(record(id)).then(() => settled++));
     await scheduled;
@@ -196,5 +199,32 @@ describe('BatchedUsageRepository', () => {
     await expect(usage.record(record('no-key'))).rejects.toThrow('keystore unreachable');
     expect(await db.query('SELECT id FROM usage_records')).toEqual([]);
     await db.close();
+  });
+
+  describe('durability', () => {
+    it('commits without a per-commit fsync by default, and the connection is back at FULL after', async () => {
+      const { db, usage } = await fixture();
+      await Promise.all([usage.record(record('a')), usage.record(record('b'))]);
+      expect(db.options).toEqual([{ mode: 'write', durability: 'process-crash' }]);
+      // 2 = FULL: nothing outside the usage transaction runs relaxed.
+      expect(await db.query('PRAGMA synchronous')).toEqual([{ synchronous: 2 }]);
+      expect(ids(await usage.list({ tenant: 'acme' }))).toEqual(['a', 'b']);
+      await db.close();
+    });
+
+    it.each(['power-loss', 'process-crash'] as const)(
+      'passes durability "%s" to every transaction, the one-by-one retries of a failed batch included',
+      async (durability) => {
+        const { db, usage } = await fixture({ durability });
+        await usage.record(record('dup'));
+        const results = await Promise.allSettled([usage.record(record('x')), usage.record(record('dup'))]);
+        expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+        // The first record, the failed batch of two, then each of its records on its own.
+        expect(db.options).toHaveLength(4);
+        expect(db.options.every((o) => o.mode === 'write' && o.durability === durability)).toBe(true);
+        expect(await db.query('PRAGMA synchronous')).toEqual([{ synchronous: 2 }]);
+        await db.close();
+      },
+    );
   });
 });

@@ -5,6 +5,7 @@ import {
   type SqlExecutor,
   type SqlValue,
   type TenantFieldCiphers,
+  type TransactionDurability,
   type UsageQuery,
   type UsageRecord,
   type UsageRecordInput,
@@ -40,31 +41,44 @@ class StatementRecorder implements SqlClient {
 /** Most records one commit holds (a few hundred rows of about 200 bytes). */
 const MAX_BATCH = 256;
 
+export interface BatchedUsageOptions {
+  /**
+   * What an acknowledged record survives (config `usage.durability`): `process-crash` (default)
+   * commits without a WAL fsync, so a record survives the gateway being killed but the last ones
+   * may be lost to a power cut; `power-loss` fsyncs every commit. See TransactionOptions.
+   */
+  readonly durability?: TransactionDurability;
+  /** Schedules a batch's commit (tests hold it back); default setImmediate, one event-loop turn. */
+  readonly defer?: (run: () => void) => void;
+}
+
 /**
  * The gateway's usage records, group-committed: every record of the requests that finished in the
  * same event-loop turn (and while the previous commit was in flight) is written by one transaction,
- * so N concurrent requests cost one durable commit (one WAL fsync with SQLite's synchronous=FULL,
- * one round trip with PostgreSQL) instead of N, and the record is no longer a statement of its own
- * on the request path.
+ * so N concurrent requests cost one commit (one round trip with PostgreSQL, one WAL write with
+ * SQLite, plus its fsync at `power-loss` durability) instead of N, and the record is no longer a
+ * statement of its own on the request path.
  *
  * Nothing is acknowledged early: `record` resolves only once the transaction holding the record has
- * committed (the gateway awaits it before the answer's last byte). Validation and the sealing of
- * the model name run first, per record, exactly as {@link SqlUsageRepository} does them (its own
- * code builds the INSERT); a record refused there fails alone. When a batch's transaction fails
- * (a duplicate request id, say), each of its records is written again on its own, so one bad
- * record never costs its neighbours theirs.
+ * committed at the configured durability (the gateway awaits it before the answer's last byte).
+ * Validation and the sealing of the model name run first, per record, exactly as
+ * {@link SqlUsageRepository} does them (its own code builds the INSERT); a record refused there
+ * fails alone. When a batch's transaction fails (a duplicate request id, say), each of its records
+ * is written again in a transaction of its own, so one bad record never costs its neighbours theirs.
  */
 export class BatchedUsageRepository implements UsageRepository {
   readonly #db: SqlClient;
   readonly #ciphers: TenantFieldCiphers;
   readonly #reads: SqlUsageRepository;
   readonly #commits: GroupCommit<Statement, Error | undefined>;
+  readonly #durability: TransactionDurability;
 
-  constructor(db: SqlClient, ciphers: TenantFieldCiphers, defer?: (run: () => void) => void) {
+  constructor(db: SqlClient, ciphers: TenantFieldCiphers, options: BatchedUsageOptions = {}) {
     this.#db = db;
     this.#ciphers = ciphers;
+    this.#durability = options.durability ?? 'process-crash';
     this.#reads = new SqlUsageRepository(db, ciphers);
-    this.#commits = new GroupCommit((batch) => this.#commit(batch), MAX_BATCH, defer);
+    this.#commits = new GroupCommit((batch) => this.#commit(batch), MAX_BATCH, options.defer);
   }
 
   async record(input: UsageRecordInput): Promise<void> {
@@ -91,23 +105,28 @@ export class BatchedUsageRepository implements UsageRepository {
   /** Outputs per statement: undefined once committed, else the error it failed with. */
   async #commit(batch: readonly Statement[]): Promise<(Error | undefined)[]> {
     try {
-      await this.#db.transaction({ mode: 'write' }, async (tx) => {
-        for (const { sql, params } of batch) await tx.execute(sql, params);
-      });
+      await this.#write(batch);
       return batch.map(() => undefined);
     } catch (error) {
       if (batch.length === 1) return [asError(error)];
     }
     const outputs: (Error | undefined)[] = [];
-    for (const { sql, params } of batch) {
+    for (const statement of batch) {
       outputs.push(
-        await this.#db.execute(sql, params).then(
+        await this.#write([statement]).then(
           () => undefined,
           (error: unknown) => asError(error),
         ),
       );
     }
     return outputs;
+  }
+
+  /** One write transaction at the configured durability. */
+  #write(statements: readonly Statement[]): Promise<void> {
+    return this.#db.transaction({ mode: 'write', durability: this.#durability }, async (tx) => {
+      for (const { sql, params } of statements) await tx.execute(sql, params);
+    });
   }
 }
 
