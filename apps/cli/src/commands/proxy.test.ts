@@ -57,7 +57,9 @@ async function serveGateway(
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
     const request = new Request(new URL(req.url ?? '/', 'https://localhost'), {
       method: req.method ?? 'GET',
-      headers: Object.entries(req.headers).flatMap(([n, v]) => (typeof v === 'string' ? [[n, v]] : [])),
+      headers: Object.entries(req.headers).flatMap(([n, v]): [string, string][] =>
+        typeof v === 'string' ? [[n, v]] : [],
+      ),
       ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream, duplex: 'half' } : {}),
     });
     res.once('close', () => {
