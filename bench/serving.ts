@@ -19,6 +19,8 @@
  *    tokens: once with the echo engine at full speed (no model: pure per-token overhead), once
  *    with a per-token delay of BENCH_TOKEN_MS (default 10 ms, about the pace of a large model on a
  *    GPU). Target: ratio ≥ 0.98×.
+ *
+ * BENCH_SECTIONS=1 runs section 1 only (time to ready), BENCH_SECTIONS=2 section 2 only; default both.
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -44,6 +46,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? '3');
 const TOKENS = Number(process.env.BENCH_TOKENS ?? '2000');
 const TOKEN_MS = Number(process.env.BENCH_TOKEN_MS ?? '10');
 const KEY_PATH = 'models/key/bench';
+const SECTIONS = (process.env.BENCH_SECTIONS ?? '1,2').split(',').map((s) => s.trim());
 
 const median = (values: readonly number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -93,6 +96,45 @@ async function readThrough(path: string): Promise<void> {
   }
 }
 
+/**
+ * Where the start-up spends its time, by the step it reports (polled every millisecond, so each
+ * figure is within a millisecond or two): listen = until startServingService returned, then the
+ * steps of service.ts (model-keys includes attestation and the reference values, models the
+ * unseal, engine the engine's load).
+ */
+function stepTimeline(serving: RunningServingService, start: number): { summary(): string } {
+  // [step, wall ms, process CPU µs] at each change.
+  const marks: [string, number, number][] = [['listen', start, 0]];
+  const cpuAtStart = process.cpuUsage();
+  const cpu = (): number => {
+    const used = process.cpuUsage(cpuAtStart);
+    return used.user + used.system;
+  };
+  let last = '';
+  const poll = setInterval(() => {
+    const step = serving.step();
+    if (step !== last) {
+      marks.push([step, performance.now(), cpu()]);
+      last = step;
+    }
+  }, 1);
+  return {
+    summary() {
+      clearInterval(poll);
+      const end: [string, number, number] = ['end', performance.now(), cpu()];
+      return marks
+        .map(([name, at, cpuAt], i) => {
+          const [, until, cpuUntil] = marks[i + 1] ?? end;
+          return name === 'ready'
+            ? undefined
+            : `${name} ${((until - at) / 1000).toFixed(2)} s/${((cpuUntil - cpuAt) / 1e6).toFixed(2)} s CPU`;
+        })
+        .filter((part) => part !== undefined)
+        .join(', ');
+    },
+  };
+}
+
 function config(
   trust: ServingTrust,
   sealed: string,
@@ -135,21 +177,31 @@ async function timeToReady(dir: string): Promise<void> {
     const direct: number[] = [];
     const sealedTimes: number[] = [];
     for (let run = 0; run < RUNS; run++) {
+      const directCpuBefore = process.cpuUsage();
       let start = performance.now();
       await checkPlaintext(plain, header.plaintextSha256);
       await readThrough(plain);
       createEchoEngine({ models: [{ id: 'bench' }] });
       direct.push((performance.now() - start) / 1000);
+      const directCpu = process.cpuUsage(directCpuBefore);
 
+      const usageBefore = process.resourceUsage();
       start = performance.now();
-      const serving = await startServingService(
-        config(trust, sealed, await mkdtemp(join(workRoot, 'tresor-bench-'))),
-      );
+      const workDir = await mkdtemp(join(workRoot, 'tresor-bench-'));
+      const serving = await startServingService(config(trust, sealed, workDir));
+      const steps = stepTimeline(serving, start);
       await serving.ready;
       sealedTimes.push((performance.now() - start) / 1000);
+      const usage = process.resourceUsage();
+      const phases = steps.summary();
       await serving.close();
+      await rm(workDir, { recursive: true, force: true });
+      const cpu =
+        usage.userCPUTime + usage.systemCPUTime - usageBefore.userCPUTime - usageBefore.systemCPUTime;
       console.log(
-        `run ${run + 1}: direct ${direct.at(-1)!.toFixed(2)} s, sealed ${sealedTimes.at(-1)!.toFixed(2)} s`,
+        `run ${run + 1}: direct ${direct.at(-1)!.toFixed(2)} s (process CPU ${((directCpu.user + directCpu.system) / 1e6).toFixed(2)} s), ` +
+          `sealed ${sealedTimes.at(-1)!.toFixed(2)} s ` +
+          `(process CPU ${(cpu / 1e6).toFixed(2)} s, ${usage.minorPageFault - usageBefore.minorPageFault} page faults; ${phases})`,
       );
     }
     const ratio = median(sealedTimes) / median(direct);
@@ -278,8 +330,8 @@ console.log(
     .join(' ')}`,
 );
 try {
-  await timeToReady(dir);
-  await tokensPerSecond(dir);
+  if (SECTIONS.includes('1')) await timeToReady(dir);
+  if (SECTIONS.includes('2')) await tokensPerSecond(dir);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -103,6 +103,29 @@ describe('runBlockPipeline', () => {
     );
   });
 
+  it("throws the earliest block's failure, even when a later block failed first", async () => {
+    const started: string[] = [];
+    const run = runBlockPipeline(
+      4,
+      [0, 1, 2],
+      {
+        async read(block) {
+          started.push(`read ${String(block)}`);
+          if (block === 2) throw new Error('read 2 failed');
+          await tick();
+        },
+        async process(block) {
+          // Block 0's transform (on a worker) fails only after block 2's read did.
+          for (let i = 0; i < 5; i++) await tick();
+          if (block === 0) throw new Error('process 0 failed');
+        },
+      },
+      undefined,
+    );
+    await expect(run).rejects.toThrow('process 0 failed');
+    expect(started).toContain('read 2');
+  });
+
   it('stops before the next block once the signal aborts, and refuses fewer than two lanes', async () => {
     const controller = new AbortController();
     const log: Log = { events: [], busy: new Map() };

@@ -5,19 +5,21 @@ export interface BlockStages<Lane> {
   /** Fills the lane's input buffer with block `block` (file I/O on libuv's threads). */
   read(block: number, lane: Lane): Promise<void>;
   /**
-   * Transforms the block the lane holds, synchronously on this thread (AES-GCM), so a failure
-   * throws at once, before any later block is touched; then starts the block's write and hash
-   * and returns them: the lane may be refilled once that promise resolves.
+   * Transforms the block the lane holds (AES-GCM, on this thread or a worker) and then starts its
+   * write and hash; the lane may be refilled once the returned promise resolves. A transform on
+   * this thread may throw at once, before any later block is touched.
    */
   process(block: number, lane: Lane): Promise<void>;
 }
 
 /**
  * Runs blocks 0 … blockCount−1 through `stages` in order, reading block i+1 while block i is
- * transformed and earlier blocks are still being written and hashed: the cipher on this thread,
- * the disk on libuv's threads and a hashing worker all run at once. Checks `signal` before each
- * block. Returns only after every read, write and hash it started has settled, also on failure,
- * so the caller may then close or remove the files.
+ * transformed and earlier blocks are still being written and hashed: the cipher, the disk on
+ * libuv's threads and a hashing worker all run at once. Checks `signal` before each block.
+ * Returns only after every read, write and hash it started has settled, also on failure, so the
+ * caller may then close or remove the files. When several blocks failed, the earliest block's
+ * failure is the one thrown (a tampered chunk is reported before a later truncation, as in a
+ * sequential pass), whatever order the stages failed in.
  */
 export async function runBlockPipeline<Lane>(
   blockCount: number,
@@ -27,9 +29,27 @@ export async function runBlockPipeline<Lane>(
 ): Promise<void> {
   if (lanes.length < 2) throw new TresorError('INTERNAL_ERROR', 'the block pipeline needs two lanes or more');
   const laneOf = (block: number): Lane => lanes[block % lanes.length]!;
-  // What each lane is still doing for its last block (write and hash).
+  const failures = new Map<number, unknown>();
+  const failed = (block: number, error: unknown): void => {
+    if (!failures.has(block)) failures.set(block, error);
+  };
+  /** Records the block's failure; the rejection still surfaces where the promise is awaited. */
+  const tracked = (block: number, start: () => Promise<void>): Promise<void> => {
+    let promise: Promise<void>;
+    try {
+      promise = start();
+    } catch (error) {
+      failed(block, error);
+      throw error;
+    }
+    promise.catch((error: unknown) => {
+      failed(block, error);
+    });
+    return promise;
+  };
+  // What each lane is still doing for its last block (transform, write and hash).
   const busy: Promise<void>[] = lanes.map(() => Promise.resolve());
-  let reading = blockCount > 0 ? observed(stages.read(0, laneOf(0))) : Promise.resolve();
+  let reading = blockCount > 0 ? tracked(0, () => stages.read(0, laneOf(0))) : Promise.resolve();
   try {
     for (let block = 0; block < blockCount; block++) {
       await reading;
@@ -37,21 +57,19 @@ export async function runBlockPipeline<Lane>(
       if (next < blockCount) {
         // With two lanes or more, the next block's lane is not this block's.
         await busy[next % lanes.length];
-        reading = observed(stages.read(next, laneOf(next)));
+        reading = tracked(next, () => stages.read(next, laneOf(next)));
       }
       signal?.throwIfAborted();
-      busy[block % lanes.length] = observed(stages.process(block, laneOf(block)));
+      busy[block % lanes.length] = tracked(block, () => stages.process(block, laneOf(block)));
     }
     await Promise.all(busy);
+  } catch (error) {
+    await Promise.allSettled([reading, ...busy]);
+    const earliest = Math.min(...failures.keys());
+    throw failures.has(earliest) ? failures.get(earliest) : error;
   } finally {
     await Promise.allSettled([reading, ...busy]);
   }
-}
-
-/** Marks a rejection as handled for now; it still surfaces where the promise is awaited. */
-function observed(promise: Promise<void>): Promise<void> {
-  promise.catch(() => undefined);
-  return promise;
 }
 
 /**

@@ -22,8 +22,9 @@ export interface ModelFileOptions {
   /** Stops the work; the temporary output is removed and the promise rejects with the signal's reason. */
   readonly signal?: AbortSignal;
   /**
-   * Hash the plaintext on a worker thread, in parallel with AES-GCM. Default: yes for inputs of
-   * 128 MiB or more when the process may use two cores or more.
+   * Hash the plaintext on a worker thread, in parallel with AES-GCM (when unsealing, AES-GCM then
+   * gets a worker thread too: gcm-worker.ts). Default: yes for inputs of 128 MiB or more when the
+   * process may use two cores or more.
    */
   readonly parallelHash?: boolean;
   /** Called after each block of chunks (about 4 MiB); cheap enough to render a progress bar from. */

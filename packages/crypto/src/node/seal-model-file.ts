@@ -13,6 +13,7 @@ import { AtomicOutputFile } from './atomic-output.js';
 import { runBlockPipeline, settleAll } from './block-pipeline.js';
 import { ChunkBlocks } from './chunk-blocks.js';
 import { FileByteSource } from './file-source.js';
+import { retainFreedHeapFor } from './freed-heap-retention.js';
 import { GcmAadCorrection } from './gcm-aad-correction.js';
 import { encryptChunkInto } from './gcm-chunk.js';
 import type { ModelFileOptions } from './model-file-options.js';
@@ -62,6 +63,7 @@ export async function sealModelFile(options: SealModelFileOptions): Promise<Seal
     const stamp = await input.changeStamp();
     // Started first: a worker thread's start-up then overlaps the key derivation.
     const hasher = plaintextSha256(input.size, options.parallelHash);
+    const retention = retainFreedHeapFor(input.size);
     try {
       // Checks the chunk size and metadata (USAGE_INVALID) before anything is allocated for them.
       const plan = await planSeal({
@@ -74,6 +76,7 @@ export async function sealModelFile(options: SealModelFileOptions): Promise<Seal
       });
       const blocks = new ChunkBlocks(plan.header);
       refuseTooManyChunks(blocks);
+      await retention;
       const output = await AtomicOutputFile.create(options.output, {
         ...(options.force === undefined ? {} : { force: options.force }),
         durable: options.durable ?? true,

@@ -1,4 +1,5 @@
 import { KeyObject } from 'node:crypto';
+import { TresorError } from '@tresor/protocol';
 import { chunkNonce } from '../sealed-model-chunks.js';
 import { GCM_TAG_LENGTH, type SealedModelHeader } from '../sealed-model-format.js';
 import {
@@ -12,7 +13,9 @@ import { AtomicOutputFile } from './atomic-output.js';
 import { runBlockPipeline, settleAll } from './block-pipeline.js';
 import { ChunkBlocks } from './chunk-blocks.js';
 import { FileByteSource } from './file-source.js';
+import { retainFreedHeapFor } from './freed-heap-retention.js';
 import { decryptChunkInto } from './gcm-chunk.js';
+import { GcmDecryptWorker, type WorkerChunk } from './gcm-worker.js';
 import type { ModelFileOptions } from './model-file-options.js';
 import {
   closeHasher,
@@ -36,15 +39,22 @@ export async function unsealModelFile(options: ModelFileOptions): Promise<Sealed
     const sealed = await openSealedModel(source);
     const { header } = sealed;
     const hasher = plaintextSha256(header.plaintextLength, options.parallelHash);
+    // With a hashing thread, AES-GCM gets one too (gcm-worker.ts says why); both start now, while
+    // the key is derived.
+    const decryptor = hasher.thread === 'worker' ? new GcmDecryptWorker() : undefined;
     try {
+      // Overlaps the key derivation, like the threads' start-up.
+      const retention = retainFreedHeapFor(header.plaintextLength);
       const authenticated = await sealed.authenticate(options.key);
+      await retention;
       const output = await AtomicOutputFile.create(options.output, {
         ...(options.force === undefined ? {} : { force: options.force }),
         durable: options.durable ?? true,
         mode: 0o600,
       });
       try {
-        await decryptBlocks(source, output, authenticated, new ChunkBlocks(header), hasher, options);
+        const blocks = new ChunkBlocks(header);
+        await decryptBlocks(source, output, authenticated, blocks, { hasher, decryptor }, options);
         if ((await source.readInto(new Uint8Array(1), sealed.sealedSize)) !== 0) throw trailingBytes();
         checkPlaintextDigest(header, await digestOf(hasher));
         // A signal that arrived after the last chunk still wins: nothing appears.
@@ -55,11 +65,17 @@ export async function unsealModelFile(options: ModelFileOptions): Promise<Sealed
         await output.discard();
       }
     } finally {
-      await closeHasher(hasher);
+      await Promise.all([closeHasher(hasher), decryptor?.close()]);
     }
   } finally {
     await source.close();
   }
+}
+
+/** The threads a pass uses besides the calling one (none for small inputs or on one core). */
+interface UnsealThreads {
+  readonly hasher: PlaintextSha256;
+  readonly decryptor: GcmDecryptWorker | undefined;
 }
 
 /** The buffers one block in flight uses: sealed bytes read from the file, and their plaintext. */
@@ -70,23 +86,69 @@ interface UnsealLane {
 
 /**
  * Pass over the chunks: reads each block, decrypts and verifies all its chunks into shared
- * memory, and only then writes that plaintext and hands it to the hasher.
+ * memory (on this thread, or on the AES-GCM worker while this one reads and writes), and only
+ * then writes that plaintext and hands it to the hasher, block after block in order.
  */
 async function decryptBlocks(
   source: FileByteSource,
   output: AtomicOutputFile,
   authenticated: AuthenticatedSealedModel,
   blocks: ChunkBlocks,
-  hasher: PlaintextSha256,
+  { hasher, decryptor }: UnsealThreads,
   options: ModelFileOptions,
 ): Promise<void> {
   const { aad, noncePrefix, chunksOffset } = authenticated;
   const chunkKey = KeyObject.from(authenticated.chunkKey);
-  const lanes: UnsealLane[] = Array.from({ length: blocks.lanes }, () => ({
-    sealed: new Uint8Array(blocks.maxSealedBytes),
-    plaintext: sharedBytes(blocks.maxPlaintextBytes),
-  }));
+  decryptor?.setKey(chunkKey, aad);
+  // The worker reads the sealed bytes from shared memory too; with it, one more block in flight
+  // keeps it busy while this thread reads the next one and writes the previous one.
+  const lanes: UnsealLane[] = Array.from(
+    { length: decryptor === undefined ? blocks.lanes : blocks.lanes + 1 },
+    () => ({
+      sealed:
+        decryptor === undefined ? new Uint8Array(blocks.maxSealedBytes) : sharedBytes(blocks.maxSealedBytes),
+      plaintext: sharedBytes(blocks.maxPlaintextBytes),
+    }),
+  );
   const observe = hasher.thread === 'inline' ? (piece: Uint8Array) => hasher.hash.update(piece) : undefined;
+  let nextToRelease = 0;
+  /** Every chunk of the block verified: its plaintext may now leave the lane. */
+  const release = (index: number, lane: UnsealLane): Promise<void> => {
+    // The hash is sequential: blocks must reach it in order (the worker answers in order).
+    if (index !== nextToRelease++) {
+      throw new TresorError('INTERNAL_ERROR', `block ${String(index)} was released out of order`);
+    }
+    const block = blocks.block(index);
+    const plaintext = lane.plaintext.subarray(0, block.plaintextLength);
+    const hashed = hasher.thread === 'worker' ? hasher.worker.update(plaintext) : undefined;
+    const written = output.writeAt(plaintext, block.plaintextOffset);
+    return settleAll([hashed, written]).then(() => {
+      options.onProgress?.({
+        phase: 'unsealing',
+        bytes: block.plaintextOffset + block.plaintextLength,
+        total: blocks.plaintextLength,
+      });
+    });
+  };
+  const chunksOf = (index: number): WorkerChunk[] => {
+    const block = blocks.block(index);
+    const chunks: WorkerChunk[] = [];
+    let from = 0;
+    let to = 0;
+    for (let chunk = block.firstChunk; chunk < block.endChunk; chunk++) {
+      const length = blocks.chunkLength(chunk);
+      chunks.push({
+        index: chunk,
+        nonce: chunkNonce(noncePrefix, chunk, chunk === blocks.chunkCount - 1),
+        from,
+        to,
+        length,
+      });
+      from += length + GCM_TAG_LENGTH;
+      to += length;
+    }
+    return chunks;
+  };
   // An event at zero first: a progress display can show the phase and, later, a rate.
   options.onProgress?.({ phase: 'unsealing', bytes: 0, total: blocks.plaintextLength });
   await runBlockPipeline(
@@ -106,34 +168,22 @@ async function decryptBlocks(
         }
       },
       process(index, lane) {
-        const block = blocks.block(index);
-        let from = 0;
-        let to = 0;
-        for (let chunk = block.firstChunk; chunk < block.endChunk; chunk++) {
-          const length = blocks.chunkLength(chunk);
+        const chunks = chunksOf(index);
+        if (decryptor !== undefined) {
+          return decryptor.decrypt(lane.sealed, lane.plaintext, chunks).then(() => release(index, lane));
+        }
+        for (const { index: chunk, nonce, from, to, length } of chunks) {
           decryptChunkInto(
             chunkKey,
-            chunkNonce(noncePrefix, chunk, chunk === blocks.chunkCount - 1),
+            nonce,
             aad,
             lane.sealed.subarray(from, from + length + GCM_TAG_LENGTH),
             lane.plaintext.subarray(to, to + length),
             chunk,
             observe,
           );
-          from += length + GCM_TAG_LENGTH;
-          to += length;
         }
-        // Every chunk of the block verified: its plaintext may now leave this buffer.
-        const plaintext = lane.plaintext.subarray(0, to);
-        const hashed = hasher.thread === 'worker' ? hasher.worker.update(plaintext) : undefined;
-        const written = output.writeAt(plaintext, block.plaintextOffset);
-        return settleAll([hashed, written]).then(() => {
-          options.onProgress?.({
-            phase: 'unsealing',
-            bytes: block.plaintextOffset + block.plaintextLength,
-            total: blocks.plaintextLength,
-          });
-        });
+        return release(index, lane);
       },
     },
     options.signal,
