@@ -1,8 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeBhttpRequest, decodeBhttpResponse } from './bhttp-decode.js';
 import { encodeBhttpRequest, encodeBhttpResponse } from './bhttp-encode.js';
 import type { BhttpRequest, BhttpResponse } from './bhttp-types.js';
-import { byteStringToBytes } from './bhttp-syntax.js';
+import { byteStringToBytes, bytesToByteString } from './bhttp-syntax.js';
 import { bytesToHex, hexToBytes, utf8Encode } from './bytes.js';
 
 /** Hex of the RFC 9458 Appendix A request: GET https://example.com/, truncated after control data. */
@@ -307,5 +308,24 @@ describe('Binary HTTP encoder refuses messages a decoder would refuse', () => {
       ['X-B', '2'],
       ['x-a', '1'],
     ]);
+  });
+});
+
+describe('byte strings', () => {
+  it('maps every byte to the character of the same code and back, across the 4096-byte slices', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ minLength: 4090, maxLength: 9000 })),
+        (bytes) => {
+          const text = bytesToByteString(bytes);
+          expect(text.length).toBe(bytes.length);
+          for (let i = 0; i < bytes.length; i += 97) expect(text.charCodeAt(i)).toBe(bytes[i]);
+          expect(byteStringToBytes(text, 'text')).toEqual(bytes);
+        },
+      ),
+      { numRuns: 60, seed: 9292 },
+    );
+    // 0x80..0x9f stay themselves (no windows-1252 remapping).
+    expect(bytesToByteString(Uint8Array.of(0x80, 0x9f, 0xff, 0))).toBe('\u0080\u009f\u00ff\u0000');
   });
 });

@@ -1,9 +1,11 @@
 /** SQL drivers: SQLite (default, one file) and PostgreSQL (replicas), behind one small interface. */
 export type {
+  BatchOptions,
   SqlClient,
   SqlDialect,
   SqlExecutor,
   SqlRow,
+  SqlStatement,
   SqlValue,
   TransactionDurability,
   TransactionOptions,

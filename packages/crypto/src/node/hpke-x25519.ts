@@ -1,7 +1,6 @@
 import {
   createCipheriv,
   createDecipheriv,
-  createHmac,
   createPublicKey,
   diffieHellman,
   generateKeyPairSync,
@@ -21,6 +20,7 @@ import {
   type HpkeSuite,
 } from '../hpke.js';
 import type { OhttpHpkeBackend } from '../ohttp-aead.js';
+import { hkdfExpand, hkdfExtract } from './hkdf-sha256.js';
 
 /**
  * HPKE base mode (RFC 9180 §4.1, §5.1.1, §5.2, §5.3) for DHKEM(X25519, HKDF-SHA256),
@@ -47,29 +47,34 @@ function i2osp(value: number, length: number): Buffer {
   return out;
 }
 
-/** HKDF-Extract (RFC 5869 §2.2); an empty salt is HMAC's zero-padded key, as the RFC says. */
-function extract(salt: Uint8Array, ikm: Uint8Array): Buffer {
-  return createHmac('sha256', salt).update(ikm).digest();
-}
-
-/** HKDF-Expand (RFC 5869 §2.3). */
-function expand(prk: Uint8Array, info: Uint8Array, length: number): Buffer {
-  const blocks: Buffer[] = [];
-  let previous: Buffer = Buffer.alloc(0);
-  for (let i = 1; blocks.length * NH < length; i++) {
-    previous = createHmac('sha256', prk)
-      .update(previous)
-      .update(info)
-      .update(Buffer.from([i]))
-      .digest();
-    blocks.push(previous);
+/** The labels of RFC 9180 as bytes, encoded once (a fixed handful). */
+const labels = new Map<string, Uint8Array>();
+function labelBytes(label: string): Uint8Array {
+  let bytes = labels.get(label);
+  if (bytes === undefined) {
+    bytes = encoder.encode(label);
+    labels.set(label, bytes);
   }
-  return Buffer.concat(blocks).subarray(0, length);
+  return bytes;
 }
 
-/** RFC 9180 §4 LabeledExtract / LabeledExpand under `suiteId`. */
+/** The two-byte I2OSP(L, 2) prefixes of LabeledExpand for the lengths the schedule asks for. */
+const lengthPrefixes = new Map<number, Buffer>();
+function lengthPrefix(length: number): Buffer {
+  let prefix = lengthPrefixes.get(length);
+  if (prefix === undefined) {
+    prefix = i2osp(length, 2);
+    if (lengthPrefixes.size < 64) lengthPrefixes.set(length, prefix);
+  }
+  return prefix;
+}
+
+/**
+ * RFC 9180 §4 LabeledExtract / LabeledExpand under `suiteId`. The labeled input is handed to the
+ * HMAC in its parts rather than concatenated first.
+ */
 function labeledExtract(suiteId: Buffer, salt: Uint8Array, label: string, ikm: Uint8Array): Buffer {
-  return extract(salt, Buffer.concat([HPKE_V1, suiteId, encoder.encode(label), ikm]));
+  return hkdfExtract(salt, HPKE_V1, suiteId, labelBytes(label), ikm);
 }
 function labeledExpand(
   suiteId: Buffer,
@@ -78,11 +83,7 @@ function labeledExpand(
   info: Uint8Array,
   length: number,
 ): Buffer {
-  return expand(
-    prk,
-    Buffer.concat([i2osp(length, 2), HPKE_V1, suiteId, encoder.encode(label), info]),
-    length,
-  );
+  return hkdfExpand(prk, [lengthPrefix(length), HPKE_V1, suiteId, labelBytes(label), info], length);
 }
 
 const KEM_SUITE_ID = Buffer.concat([Buffer.from('KEM'), i2osp(HPKE_KEM.X25519_HKDF_SHA256, 2)]);
@@ -172,13 +173,25 @@ function keyScheduleContext(suiteId: Buffer, info: Uint8Array): Buffer {
   return context;
 }
 
+/** suite_id = "HPKE" || I2OSP(kem_id, 2) || I2OSP(kdf_id, 2) || I2OSP(aead_id, 2) (RFC 9180 §5.1), once per suite. */
+const suiteIds = new Map<number, Buffer>();
+function suiteIdOf(suite: HpkeSuite): Buffer {
+  const key = suite.kem * 2 ** 32 + suite.kdf * 2 ** 16 + suite.aead;
+  let suiteId = suiteIds.get(key);
+  if (suiteId === undefined) {
+    suiteId = Buffer.concat([
+      Buffer.from('HPKE'),
+      i2osp(suite.kem, 2),
+      i2osp(suite.kdf, 2),
+      i2osp(suite.aead, 2),
+    ]);
+    suiteIds.set(key, suiteId);
+  }
+  return suiteId;
+}
+
 function keySchedule(suite: HpkeSuite, shared: Buffer, info: Uint8Array): ScheduledKeys {
-  const suiteId = Buffer.concat([
-    Buffer.from('HPKE'),
-    i2osp(suite.kem, 2),
-    i2osp(suite.kdf, 2),
-    i2osp(suite.aead, 2),
-  ]);
+  const suiteId = suiteIdOf(suite);
   const context = keyScheduleContext(suiteId, info);
   const secret = labeledExtract(suiteId, shared, 'secret', EMPTY);
   shared.fill(0);

@@ -1,10 +1,11 @@
-import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { requireAesKeyLength, type OhttpAeadBackend, type OhttpAeadKey } from '../ohttp-aead.js';
+import { hkdfExpand, hkdfExtract } from './hkdf-sha256.js';
 import { nodeOhttpHpke } from './hpke-x25519.js';
 
 /**
  * The OHTTP response primitives on node:crypto, synchronous: AES-GCM through
- * createCipheriv/createDecipheriv (OpenSSL on this thread), HKDF through hkdfSync. A 200-byte chunk costs about a microsecond
+ * createCipheriv/createDecipheriv (OpenSSL on this thread), HKDF as plain HMAC calls (hkdf-sha256.ts). A 200-byte chunk costs about a microsecond
  * of AES-GCM instead of a WebCrypto job on the thread pool and its promise (20–100 µs under
  * load), which is what a sealed stream pays per server-sent event. Output is byte-identical to
  * the WebCrypto default (same algorithms, same inputs); the tests compare the two.
@@ -66,7 +67,13 @@ class NodeAeadKey implements OhttpAeadKey {
 export const nodeOhttpAead: OhttpAeadBackend = Object.freeze({
   name: 'node:crypto',
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-    return new Uint8Array(hkdfSync('sha256', ikm, salt, info, length));
+    const prk = hkdfExtract(salt, ikm);
+    try {
+      // A copy in an ArrayBuffer of its own (the caller may zero or transfer it).
+      return new Uint8Array(hkdfExpand(prk, [info], length));
+    } finally {
+      prk.fill(0);
+    }
   },
   importAesGcmKey(key: Uint8Array): OhttpAeadKey {
     return new NodeAeadKey(key);

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { SqlClient, SqlExecutor, TransactionOptions } from '../sql/sql-client.js';
+import type { SqlClient, SqlExecutor, SqlStatement, TransactionOptions } from '../sql/sql-client.js';
 import { openMetadataDatabase } from '../state-dir.js';
 import type { StorageFixture, TestDatabase } from './storage-fixture.js';
 
@@ -111,6 +111,68 @@ export function durabilitySuite(fixture: StorageFixture): void {
       expect(levels).toEqual(['relaxed', 'full', 'relaxed', 'full', 'relaxed', 'full', 'relaxed', 'full']);
       expect(await commitLevel(client)).toBe('full');
       expect(await count(client)).toBe(8);
+    });
+
+    describe('a transaction of known statements (executeBatch)', () => {
+      const checkpoint = (n: number): SqlStatement => ({ sql: CHECKPOINT, params: [n] });
+
+      it('commits every statement, in order, for every connection, with their changed-row counts', async () => {
+        const client = await open();
+        const changes = await client.executeBatch(
+          [
+            checkpoint(1),
+            checkpoint(2),
+            { sql: 'DELETE FROM audit_checkpoints WHERE record_count < ?', params: [2] },
+          ],
+          { durability: 'process-crash' },
+        );
+        expect(changes).toEqual([1, 1, 1]);
+        expect(await commitLevel(client)).toBe('full');
+        const other = await open();
+        expect(await other.query('SELECT record_count FROM audit_checkpoints')).toEqual([
+          { record_count: 2 },
+        ]);
+      });
+
+      it.each([[{}], [{ durability: 'power-loss' }], [{ durability: 'process-crash' }]] as const)(
+        'writes nothing when a statement fails (%o): the first failure, mapped, and back at full',
+        async (options) => {
+          const client = await open();
+          await client.execute(CHECKPOINT, [2]);
+          const failure = client.executeBatch([checkpoint(1), checkpoint(2), checkpoint(3)], options);
+          await expect(failure).rejects.toMatchObject({ code: 'STORAGE_CONFLICT' });
+          expect(await commitLevel(client)).toBe('full');
+          expect(await count(client)).toBe(1);
+          // The connection is usable: no transaction was left open.
+          expect(await client.executeBatch([checkpoint(3)], options)).toEqual([1]);
+          expect(await count(client)).toBe(2);
+        },
+      );
+
+      it('takes its turn with transactions and statements queued at the same time, none of them relaxed', async () => {
+        const client = await open();
+        const results = await Promise.all(
+          Array.from({ length: 6 }, (_, i) =>
+            i % 2 === 0
+              ? client.executeBatch([checkpoint(i + 1)], { durability: 'process-crash' })
+              : client.transaction({ mode: 'write' }, async (tx) => {
+                  await tx.execute(CHECKPOINT, [i + 1]);
+                  return commitLevel(tx);
+                }),
+          ),
+        );
+        expect(results).toEqual([[1], 'full', [1], 'full', [1], 'full']);
+        expect(await commitLevel(client)).toBe('full');
+        expect(await count(client)).toBe(6);
+      });
+
+      it('refuses to run on a closed client', async () => {
+        const client = await open();
+        await client.close();
+        await expect(client.executeBatch([checkpoint(1)])).rejects.toMatchObject({
+          code: 'STORAGE_UNAVAILABLE',
+        });
+      });
     });
   });
 }

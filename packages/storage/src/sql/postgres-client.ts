@@ -3,8 +3,16 @@ import type pg from 'pg';
 import { TresorError } from '@tresor/protocol';
 import { postgresPlaceholders } from './postgres-placeholders.js';
 import { postgresStorageError } from './postgres-errors.js';
-import type { SqlClient, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from './sql-client.js';
-import { transactionExecutor } from './transaction-executor.js';
+import type {
+  BatchOptions,
+  SqlClient,
+  SqlExecutor,
+  SqlRow,
+  SqlStatement,
+  SqlValue,
+  TransactionOptions,
+} from './sql-client.js';
+import { executeBatchInTransaction, transactionExecutor } from './transaction-executor.js';
 
 export interface PostgresOptions {
   /** `postgres://` or `postgresql://` connection URL. Never logged: it may carry a password. */
@@ -178,6 +186,10 @@ class PostgresClient implements SqlClient {
       // A connection whose ROLLBACK failed is in an unknown state: destroy it, never reuse it.
       connection.release(broken);
     }
+  }
+
+  executeBatch(statements: readonly SqlStatement[], options?: BatchOptions): Promise<number[]> {
+    return executeBatchInTransaction(this, statements, options);
   }
 
   async close(): Promise<void> {

@@ -59,12 +59,29 @@ export interface TransactionOptions {
 /** See {@link TransactionOptions.durability}. */
 export type TransactionDurability = 'power-loss' | 'process-crash';
 
+/** A statement that changes rows, with its parameters, as {@link SqlClient.executeBatch} takes it. */
+export interface SqlStatement {
+  readonly sql: string;
+  readonly params: readonly SqlValue[];
+}
+
+/** A batch is always a write transaction; it may take a named lock and relax its durability. */
+export type BatchOptions = Omit<TransactionOptions, 'mode'>;
+
 export interface SqlClient extends SqlExecutor {
   /**
    * Runs `work` in one transaction: committed when it resolves, rolled back when it throws.
    * `work` must use only the executor it is given (the client itself waits for the transaction).
    */
   transaction<T>(options: TransactionOptions, work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Runs statements known up front, in order, as one write transaction with `options`: the same
+   * outcome as `transaction({ mode: 'write', ...options }, …)` executing each of them (all
+   * committed, or the first failure's error and nothing written), resolving with each statement's
+   * changed-row count. Drivers may run it without a round trip per statement: SQLite on a worker
+   * thread sends the whole transaction as one message.
+   */
+  executeBatch(statements: readonly SqlStatement[], options?: BatchOptions): Promise<number[]>;
   /** Closes the connection(s); later calls fail with STORAGE_UNAVAILABLE. */
   close(): Promise<void>;
 }

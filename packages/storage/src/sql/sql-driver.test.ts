@@ -12,7 +12,14 @@ import { TresorError } from '@tresor/protocol';
 import { SerialQueue } from './serial-queue.js';
 import type { SqlExecutor, SqlRow, SqlValue } from './sql-client.js';
 import { openSqlite } from './sqlite-client.js';
-import { QueuedSqliteClient, type SqliteConnection } from './sqlite-connection.js';
+import { sqliteStorageError } from './sqlite-errors.js';
+import {
+  QueuedSqliteClient,
+  runSqliteBatch,
+  type SqliteBatch,
+  type SqliteBatchOutcome,
+  type SqliteConnection,
+} from './sqlite-connection.js';
 
 async function codeOf(promise: Promise<unknown> | (() => unknown)): Promise<string> {
   try {
@@ -160,16 +167,50 @@ class PragmaFaultConnection implements SqliteConnection {
     return Promise.resolve(this.db.prepare(sql).run(...params).changes);
   }
   exec(sql: string): Promise<void> {
-    if (this.failing && sql.startsWith('PRAGMA synchronous')) {
-      return Promise.reject(new TresorError('STORAGE_UNAVAILABLE', 'disk I/O error'));
-    }
-    this.log.push(sql);
-    this.db.exec(sql);
-    return Promise.resolve();
+    return Promise.resolve().then(() => {
+      this.#exec(sql);
+    });
   }
   rollback(): Promise<void> {
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
     return Promise.resolve();
+  }
+  batch(batch: SqliteBatch): Promise<SqliteBatchOutcome> {
+    const outcome = runSqliteBatch(
+      {
+        exec: (sql) => {
+          this.#exec(sql);
+        },
+        run: (sql, params) => this.db.prepare(sql).run(...params).changes,
+        rollback: () => {
+          this.log.push('ROLLBACK');
+          if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        },
+      },
+      batch,
+    );
+    return Promise.resolve(
+      outcome.committed ? outcome : { ...outcome, error: sqliteStorageError(outcome.error) },
+    );
+  }
+  /** Sets `failing` once `sql` has run; the returned function checks that it did. */
+  failAfter(sql: string): () => void {
+    this.#failAfter = sql;
+    return () => {
+      expect(this.#failAfter).toBeUndefined();
+    };
+  }
+  #failAfter: string | undefined;
+  #exec(sql: string): void {
+    if (this.failing && sql.startsWith('PRAGMA synchronous')) {
+      throw new TresorError('STORAGE_UNAVAILABLE', 'disk I/O error');
+    }
+    this.log.push(sql);
+    this.db.exec(sql);
+    if (sql === this.#failAfter) {
+      this.failing = true;
+      this.#failAfter = undefined;
+    }
   }
   close(): Promise<void> {
     this.db.close();
@@ -244,6 +285,64 @@ describe('SQLite durability levels, when switching fails', () => {
       'PRAGMA synchronous = NORMAL',
       'PRAGMA synchronous = FULL',
     ]);
+  });
+
+  it('runs a relaxed batch as NORMAL, BEGIN, statements, COMMIT or ROLLBACK, FULL; a default one without switching', async () => {
+    const level = (): unknown => connection.db.pragma('synchronous', { simple: true });
+    expect(await client.executeBatch([{ sql: CHECKPOINT, params: [1] }], RELAXED)).toEqual([1]);
+    expect(level()).toBe(2);
+    const duplicate = client.executeBatch(
+      [
+        { sql: CHECKPOINT, params: [2] },
+        { sql: CHECKPOINT, params: [1] },
+      ],
+      RELAXED,
+    );
+    expect(await codeOf(duplicate)).toBe('STORAGE_CONFLICT');
+    expect(level()).toBe(2);
+    expect(await client.executeBatch([{ sql: CHECKPOINT, params: [3] }])).toEqual([1]);
+    expect(connection.log).toEqual([
+      'PRAGMA synchronous = NORMAL',
+      'BEGIN IMMEDIATE',
+      'COMMIT',
+      'PRAGMA synchronous = FULL',
+      'PRAGMA synchronous = NORMAL',
+      'BEGIN IMMEDIATE',
+      'ROLLBACK',
+      'PRAGMA synchronous = FULL',
+      'BEGIN IMMEDIATE',
+      'COMMIT',
+    ]);
+    expect(connection.db.prepare('SELECT record_count FROM audit_checkpoints').all()).toEqual([
+      { record_count: 1 },
+      { record_count: 3 },
+    ]);
+  });
+
+  it('reports a batch whose restore failed as committed, then refuses everything until FULL is back', async () => {
+    const failAfterCommit = connection.failAfter('COMMIT');
+    expect(await client.executeBatch([{ sql: CHECKPOINT, params: [1] }], RELAXED)).toEqual([1]);
+    failAfterCommit();
+    expect(connection.db.pragma('synchronous', { simple: true })).toBe(1);
+    expect(await codeOf(client.executeBatch([{ sql: CHECKPOINT, params: [2] }]))).toBe('STORAGE_UNAVAILABLE');
+    expect(await codeOf(client.query('SELECT 1'))).toBe('STORAGE_UNAVAILABLE');
+    connection.failing = false;
+    expect(await client.executeBatch([{ sql: CHECKPOINT, params: [3] }])).toEqual([1]);
+    expect(connection.db.pragma('synchronous', { simple: true })).toBe(2);
+    expect(connection.db.prepare('SELECT record_count FROM audit_checkpoints').all()).toEqual([
+      { record_count: 1 },
+      { record_count: 3 },
+    ]);
+  });
+
+  it('refuses a relaxed batch that cannot relax, running none of its statements', async () => {
+    connection.failing = true;
+    expect(await codeOf(client.executeBatch([{ sql: CHECKPOINT, params: [1] }], RELAXED))).toBe(
+      'STORAGE_UNAVAILABLE',
+    );
+    expect(connection.log).toEqual([]);
+    connection.failing = false;
+    expect(await client.query('SELECT COUNT(*) AS n FROM audit_checkpoints')).toEqual([{ n: 0 }]);
   });
 
   it('refuses a relaxed transaction that cannot relax, running none of its work', async () => {

@@ -5,7 +5,13 @@ import { TresorError } from '@tresor/protocol';
 import { SerialQueue } from './serial-queue.js';
 import type { SqlClient, SqlRow, SqlValue } from './sql-client.js';
 import { sqliteStorageError } from './sqlite-errors.js';
-import { QueuedSqliteClient, type SqliteConnection } from './sqlite-connection.js';
+import {
+  QueuedSqliteClient,
+  runSqliteBatch,
+  type SqliteBatch,
+  type SqliteBatchOutcome,
+  type SqliteConnection,
+} from './sqlite-connection.js';
 
 export interface SqliteOptions {
   /** The database file, or `:memory:` for a private in-memory database (tests). */
@@ -119,6 +125,24 @@ class InlineConnection implements SqliteConnection {
   rollback(): Promise<void> {
     return Promise.resolve().then(() => {
       if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+    });
+  }
+
+  batch(batch: SqliteBatch): Promise<SqliteBatchOutcome> {
+    return Promise.resolve().then(() => {
+      const outcome = runSqliteBatch(
+        {
+          exec: (sql) => {
+            this.#db.exec(sql);
+          },
+          run: (sql, params) => this.#statement(sql).run(...params.map(toParam)).changes,
+          rollback: () => {
+            if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+          },
+        },
+        batch,
+      );
+      return outcome.committed ? outcome : { ...outcome, error: sqliteStorageError(outcome.error) };
     });
   }
 

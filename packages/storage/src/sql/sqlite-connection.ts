@@ -1,7 +1,79 @@
 import { TresorError } from '@tresor/protocol';
 import type { SerialQueue } from './serial-queue.js';
-import type { SqlClient, SqlExecutor, SqlRow, SqlValue, TransactionOptions } from './sql-client.js';
+import type {
+  BatchOptions,
+  SqlClient,
+  SqlExecutor,
+  SqlRow,
+  SqlStatement,
+  SqlValue,
+  TransactionOptions,
+} from './sql-client.js';
 import { transactionExecutor } from './transaction-executor.js';
+
+/** A write transaction of statements known up front, run by the connection in one call. */
+export interface SqliteBatch {
+  readonly statements: readonly SqlStatement[];
+  /** `process-crash` durability: `synchronous = NORMAL` before BEGIN, FULL again after the end. */
+  readonly relaxed: boolean;
+}
+
+/**
+ * How a batch ended: committed with each statement's changed-row count, or not at all (rolled
+ * back, or never begun) with the mapped error. `restored`: the connection is at
+ * `synchronous = FULL` again (always, for a batch that was not relaxed).
+ */
+export type SqliteBatchOutcome =
+  | { readonly committed: true; readonly changes: number[]; readonly restored: boolean }
+  | { readonly committed: false; readonly error: unknown; readonly restored: boolean };
+
+/** The synchronous steps a batch takes on one better-sqlite3 connection; each may throw. */
+export interface SqliteBatchSteps {
+  exec(sql: string): void;
+  run(sql: string, params: readonly SqlValue[]): number;
+  /** Rolls back if a transaction is still open. */
+  rollback(): void;
+}
+
+/**
+ * Runs a batch synchronously: [PRAGMA synchronous = NORMAL,] BEGIN IMMEDIATE, the statements,
+ * COMMIT — or ROLLBACK at the first failure — [then PRAGMA synchronous = FULL, whatever happened].
+ * The worker thread runs the same steps in its own copy (WORKER_SOURCE in sqlite-worker-client.ts).
+ * Errors come back unmapped; the caller maps them.
+ */
+export function runSqliteBatch(steps: SqliteBatchSteps, batch: SqliteBatch): SqliteBatchOutcome {
+  let committed: number[] | undefined;
+  let error: unknown;
+  try {
+    if (batch.relaxed) steps.exec('PRAGMA synchronous = NORMAL');
+    steps.exec('BEGIN IMMEDIATE');
+    try {
+      const changes = batch.statements.map(({ sql, params }) => steps.run(sql, params));
+      steps.exec('COMMIT');
+      committed = changes;
+    } catch (err) {
+      try {
+        steps.rollback();
+      } catch {
+        // Nothing more to do: SQLite rolls back an open transaction when the next BEGIN fails.
+      }
+      throw err;
+    }
+  } catch (err) {
+    error = err;
+  }
+  let restored = true;
+  if (batch.relaxed) {
+    try {
+      steps.exec('PRAGMA synchronous = FULL');
+    } catch {
+      restored = false;
+    }
+  }
+  return committed === undefined
+    ? { committed: false, error, restored }
+    : { committed: true, changes: committed, restored };
+}
 
 /**
  * One SQLite connection, as both drivers provide it: the inline driver runs each statement on the
@@ -15,6 +87,8 @@ export interface SqliteConnection {
   exec(sql: string): Promise<void>;
   /** Rolls back if a transaction is still open: after a failed COMMIT SQLite may have done so already. */
   rollback(): Promise<void>;
+  /** Runs a whole batch (see {@link runSqliteBatch}); rejects only when the connection itself failed. */
+  batch(batch: SqliteBatch): Promise<SqliteBatchOutcome>;
   close(): Promise<void>;
 }
 
@@ -67,6 +141,24 @@ export class QueuedSqliteClient implements SqlClient {
         // Never masks the transaction's own outcome: a commit that happened is reported as such.
         await this.#restoreFull().catch(() => undefined);
       }
+    });
+  }
+
+  /**
+   * One call to the connection (one message each way with the worker driver) instead of one per
+   * statement, BEGIN, COMMIT and durability switch: same locking, durability and ordering as
+   * {@link transaction}, and the same fail-closed restore of `synchronous = FULL`.
+   */
+  executeBatch(statements: readonly SqlStatement[], options: BatchOptions = {}): Promise<number[]> {
+    return this.#queue.run(async () => {
+      await this.#ready();
+      const relaxed = options.durability === 'process-crash';
+      // Until the connection reports FULL again; should it not (or not answer), #ready retries.
+      if (relaxed) this.#relaxed = true;
+      const outcome = await this.#connection.batch({ statements, relaxed });
+      if (outcome.restored) this.#relaxed = false;
+      if (!outcome.committed) throw outcome.error;
+      return outcome.changes;
     });
   }
 

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { migrate } from '../schema/migrate.js';
 import type { SqlClient, SqlExecutor } from './sql-client.js';
 import { openSqlite } from './sqlite-client.js';
@@ -129,6 +130,26 @@ describe('SQLite driver on a worker thread', () => {
       { record_count: 4 },
       { record_count: 5 },
     ]);
+    await client.close();
+  });
+
+  it('sends a transaction of known statements as one message, relaxed or not, committed or rolled back', async () => {
+    const client = await openSqliteInWorker({ file: join(dir, 'tresor.db') });
+    await migrate(client);
+    const posted = vi.spyOn(Worker.prototype, 'postMessage');
+    try {
+      const statements = [1, 2, 3].map((n) => ({ sql: CHECKPOINT, params: [n] }));
+      expect(await client.executeBatch(statements, { durability: 'process-crash' })).toEqual([1, 1, 1]);
+      expect(posted).toHaveBeenCalledTimes(1);
+      expect(await codeOf(client.executeBatch([{ sql: CHECKPOINT, params: [4] }, statements[0]!]))).toBe(
+        'STORAGE_CONFLICT',
+      );
+      expect(posted).toHaveBeenCalledTimes(2);
+    } finally {
+      posted.mockRestore();
+    }
+    expect(await client.query('SELECT COUNT(*) AS n FROM audit_checkpoints')).toEqual([{ n: 3 }]);
+    expect(await client.query('PRAGMA synchronous')).toEqual([{ synchronous: 2 }]);
     await client.close();
   });
 

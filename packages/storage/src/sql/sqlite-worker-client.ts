@@ -3,7 +3,12 @@ import { Worker } from 'node:worker_threads';
 import { TresorError } from '@tresor/protocol';
 import type { SqlClient, SqlRow, SqlValue } from './sql-client.js';
 import { sqliteCodeError } from './sqlite-errors.js';
-import { QueuedSqliteClient, type SqliteConnection } from './sqlite-connection.js';
+import {
+  QueuedSqliteClient,
+  type SqliteBatch,
+  type SqliteBatchOutcome,
+  type SqliteConnection,
+} from './sqlite-connection.js';
 import { createPrivateFile, queueFor, SQLITE_MEMORY, type SqliteOptions } from './sqlite-client.js';
 
 /**
@@ -11,7 +16,9 @@ import { createPrivateFile, queueFor, SQLITE_MEMORY, type SqliteOptions } from '
  * the same from the TypeScript sources (tests) and from dist/ (as packages/crypto's SHA-256 worker
  * does). It owns one better-sqlite3 connection and runs the statements it is sent one at a time,
  * in order, answering each with `[ok, value]`. A failure carries SQLite's result code and message
- * only; the calling thread maps it to a catalogue code.
+ * only; the calling thread maps it to a catalogue code. A `batch` message is a whole write
+ * transaction, run as `runSqliteBatch` (sqlite-connection.ts) runs it — keep the two alike — and
+ * answered once with `[ok, changes or failure, restored]`.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -44,8 +51,29 @@ const statement = (sql) => {
   return s;
 };
 const param = (v) => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v);
+const batch = (relaxed, list) => {
+  let answer;
+  try {
+    if (relaxed) db.exec('PRAGMA synchronous = NORMAL');
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const changes = list.map(({ sql, params }) => statement(sql).run(...params.map(param)).changes);
+      db.exec('COMMIT');
+      answer = [true, changes];
+    } catch (err) {
+      try { if (db.inTransaction) db.exec('ROLLBACK'); } catch {}
+      throw err;
+    }
+  } catch (err) {
+    answer = failure(err);
+  }
+  let restored = true;
+  if (relaxed) { try { db.exec('PRAGMA synchronous = FULL'); } catch { restored = false; } }
+  return [answer[0], answer[1], restored];
+};
 parentPort.on('message', ([kind, sql, params]) => {
   if (db === undefined) return parentPort.postMessage([false, { sqlite: false, code: '', message: 'not open' }]);
+  if (kind === 'batch') return parentPort.postMessage(batch(sql, params));
   try {
     let value = null;
     if (kind === 'all') value = statement(sql).all(...params.map(param));
@@ -61,7 +89,7 @@ parentPort.on('message', ([kind, sql, params]) => {
 `;
 
 type Kind = 'all' | 'run' | 'exec' | 'rollback' | 'close';
-type Answer = readonly [ok: boolean, value: unknown];
+type Answer = readonly [ok: boolean, value: unknown, restored?: boolean];
 interface WorkerFailure {
   readonly sqlite: boolean;
   readonly code: string;
@@ -150,14 +178,26 @@ class WorkerConnection implements SqliteConnection {
 
   /** Runs one statement on the worker; rejects with the mapped TresorError. */
   async send(kind: Kind, sql = '', params: readonly SqlValue[] = []): Promise<unknown> {
-    if (this.#failure !== undefined) throw this.#failure;
+    const [ok, value] = await this.#request([kind, sql, params]);
+    if (!ok) throw workerFailure(value);
+    return value;
+  }
+
+  /** One message for the whole transaction; rejects only when the worker thread failed. */
+  async batch({ statements, relaxed }: SqliteBatch): Promise<SqliteBatchOutcome> {
+    const [ok, value, restored = false] = await this.#request(['batch', relaxed, statements]);
+    return ok
+      ? { committed: true, changes: value as number[], restored }
+      : { committed: false, error: workerFailure(value), restored };
+  }
+
+  #request(message: readonly unknown[]): Promise<Answer> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const answer = new Promise<Answer>((resolve, reject) => {
       this.#pending.push({ resolve, reject });
     });
-    this.#worker.postMessage([kind, sql, params]);
-    const [ok, value] = await answer;
-    if (!ok) throw workerFailure(value);
-    return value;
+    this.#worker.postMessage(message);
+    return answer;
   }
 
   async query(sql: string, params: readonly SqlValue[]): Promise<SqlRow[]> {

@@ -1,5 +1,5 @@
 import { TresorError } from '@tresor/protocol';
-import type { SqlDialect, SqlExecutor } from './sql-client.js';
+import type { BatchOptions, SqlClient, SqlDialect, SqlExecutor, SqlStatement } from './sql-client.js';
 
 /** The statements of one transaction's connection, as a driver runs them. */
 export type TransactionStatements = Pick<SqlExecutor, 'query' | 'execute'>;
@@ -40,4 +40,20 @@ export function transactionExecutor(
       active = false;
     },
   };
+}
+
+/**
+ * {@link SqlClient.executeBatch} as a driver without a faster way runs it: one write transaction
+ * executing the statements in order.
+ */
+export function executeBatchInTransaction(
+  client: Pick<SqlClient, 'transaction'>,
+  statements: readonly SqlStatement[],
+  options: BatchOptions = {},
+): Promise<number[]> {
+  return client.transaction({ ...options, mode: 'write' }, async (tx) => {
+    const changes: number[] = [];
+    for (const { sql, params } of statements) changes.push(await tx.execute(sql, params));
+    return changes;
+  });
 }

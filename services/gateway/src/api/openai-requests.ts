@@ -108,11 +108,14 @@ export function matchRoute(method: string, path: string): ApiRoute {
   return route;
 }
 
+/** Stateless for whole-buffer decodes, so one serves every request. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Parses and validates a JSON body for `route`. @throws TresorError API_REQUEST_INVALID naming the field (never its value) */
 export function parseModelRequest(route: ApiRoute, body: Uint8Array): ModelRequest & Record<string, unknown> {
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+    json = JSON.parse(utf8.decode(body));
   } catch {
     throw new TresorError('API_REQUEST_INVALID', 'the request body is not UTF-8 JSON');
   }

@@ -28,6 +28,7 @@ afterEach(async () => {
 
 async function replica(
   delays: number[],
+  seen: { url: string | undefined; host: string | undefined }[] = [],
 ): Promise<{ url: string; tls: { ca: string; cert: string; key: string } }> {
   const ca = await createTestCa('mesh');
   const serverTls = await issueTestCertificate(ca, 'localhost', 'server', '10');
@@ -36,7 +37,8 @@ async function replica(
   let n = 0;
   server = createServer(
     { cert: serverTls.cert, key: serverTls.key, ca: caPem, requestCert: true, rejectUnauthorized: true },
-    (_req, res) => {
+    (req, res) => {
+      seen.push({ url: req.url, host: req.headers.host });
       const delay = delays[n++] ?? 0;
       setTimeout(() => res.end('ok'), delay);
     },
@@ -78,5 +80,30 @@ describe('MeshClient on a kept-alive connection', () => {
       (err: unknown) => err,
     );
     expect(transportFailureOf(failure)).toBe('timeout');
+  });
+});
+
+describe('MeshClient request targets', () => {
+  it('sends absolute paths as they are, and keeps any other target on the replica', async () => {
+    const seen: { url: string | undefined; host: string | undefined }[] = [];
+    const { url, tls } = await replica([], seen);
+    client = new MeshClient(url, tls, 5_000);
+    for (const path of [
+      '/v1/ohttp',
+      '/attestation?nonce=abc_-1',
+      'relative/path?q=1',
+      '//elsewhere.example/x',
+      'https://elsewhere.example/y?z=2',
+    ]) {
+      expect(await text(await client.send('GET', path))).toBe('ok');
+    }
+    const host = new URL(url).host;
+    expect(seen).toEqual([
+      { url: '/v1/ohttp', host },
+      { url: '/attestation?nonce=abc_-1', host },
+      { url: '/relative/path?q=1', host },
+      { url: '/x', host },
+      { url: '/y?z=2', host },
+    ]);
   });
 });

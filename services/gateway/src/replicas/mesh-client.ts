@@ -1,5 +1,6 @@
 import { Agent, request as httpsRequest } from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import { checkServerIdentity, TLSSocket, type PeerCertificate } from 'node:tls';
 import { TresorError } from '@tresor/protocol';
 import { spkiSha256OfCertificate } from '../attestation/tls-spki.js';
@@ -99,11 +100,13 @@ export class MeshClient {
   readonly #peers = new WeakMap<TLSSocket, string>();
   #agent: Agent;
   readonly #timeoutMs: number;
+  readonly #origin: ReplicaOrigin;
 
   constructor(url: string, tls: MeshTls, timeoutMs: number) {
     this.url = new URL(url);
     this.#timeoutMs = timeoutMs;
     this.#agent = MeshClient.#agentFor(tls, this.#timeoutMs);
+    this.#origin = replicaOrigin(this.url);
   }
 
   static #agentFor(tls: MeshTls, timeoutMs: number): Agent {
@@ -144,7 +147,7 @@ export class MeshClient {
     body?: { readonly contentType: string; readonly bytes: Uint8Array },
     signal?: AbortSignal,
   ): Promise<MeshResponse> {
-    const target = new URL(path, this.url);
+    const target = requestPath(path, this.url);
     return new Promise((resolve, reject) => {
       let timedOut = false;
       let connected = false;
@@ -164,8 +167,9 @@ export class MeshClient {
         );
       };
       const req = httpsRequest(
-        target,
         {
+          ...this.#origin,
+          path: target,
           method,
           agent: this.#agent,
           timeout: this.#timeoutMs,
@@ -242,6 +246,41 @@ export class MeshClient {
     this.#peers.set(socket, spki);
     return spki;
   }
+}
+
+/** Where every request of one client goes: the replica's address, parsed once. */
+interface ReplicaOrigin {
+  /** https: (node:https refuses any other when a request is made, as it did with the URL). */
+  readonly protocol: string;
+  readonly hostname: string;
+  readonly port: number;
+  /**
+   * The TLS server name, as Node's agent would work it out for every request (its host name, or
+   * none for an IP address, RFC 6066 §3); given here so the agent skips that per request.
+   */
+  readonly servername: string;
+}
+
+function replicaOrigin(url: URL): ReplicaOrigin {
+  // An IPv6 literal comes in brackets in a URL, without them in a request's options.
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return {
+    protocol: url.protocol,
+    hostname,
+    port: url.port === '' ? 443 : Number(url.port),
+    servername: isIP(hostname) === 0 ? hostname : '',
+  };
+}
+
+/**
+ * The path and query of a request to the replica. Mesh paths are absolute ('/v1/ohttp'): taken
+ * as they are, without parsing a URL per request; anything else is resolved against the
+ * replica's URL, and only its path and query are kept, so a request never leaves the replica.
+ */
+function requestPath(path: string, base: URL): string {
+  if (path.startsWith('/') && !path.startsWith('//')) return path;
+  const url = new URL(path, base);
+  return `${url.pathname}${url.search}`;
 }
 
 /**

@@ -6,7 +6,9 @@ import { utf8Encode } from '@tresor/crypto';
 import { EnvelopeCipher, FileKeyStore, SecretKeyBytes, type FieldCipher } from '@tresor/keystore';
 import {
   openMetadataDatabase,
+  type BatchOptions,
   type SqlClient,
+  type SqlStatement,
   type SqlExecutor,
   type TransactionOptions,
   type UsageRecordInput,
@@ -35,9 +37,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The real SQLite client, with its transactions' options recorded. */
+/** The real SQLite client, with its transactions' options recorded (a batch is a write transaction). */
 class CountedClient implements SqlClient {
   readonly options: TransactionOptions[] = [];
+  /** How many statements each transaction of known statements held. */
+  readonly batchSizes: number[] = [];
   get transactions(): number {
     return this.options.length;
   }
@@ -54,6 +58,11 @@ class CountedClient implements SqlClient {
   transaction<T>(options: TransactionOptions, work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     this.options.push(options);
     return this.inner.transaction(options, work);
+  }
+  executeBatch(statements: readonly SqlStatement[], options: BatchOptions = {}): Promise<number[]> {
+    this.options.push({ mode: 'write', ...options });
+    this.batchSizes.push(statements.length);
+    return this.inner.executeBatch(statements, options);
   }
   close() {
     return this.inner.close();
@@ -93,6 +102,7 @@ describe('BatchedUsageRepository', () => {
     const { db, usage } = await fixture();
     await Promise.all(Array.from({ length: 20 }, (_, i) => usage.record(record(`r-${String(i)}`))));
     expect(db.transactions).toBe(1);
+    expect(db.batchSizes).toEqual([20]);
     const rows = await usage.list({ tenant: 'acme' });
     expect(rows).toHaveLength(20);
     expect(rows[0]).toMatchObject({
