@@ -135,6 +135,8 @@ export {
   beginChunkedOhttpClientExchange,
   beginChunkedOhttpGatewayExchange,
   chunkedOhttpRequestHeaderLength,
+  openChunkNow,
+  sealChunkNow,
   type ChunkedOhttpClientExchange,
   type ChunkedOhttpGatewayExchange,
   type ChunkedOhttpGatewayOptions,
@@ -143,6 +145,8 @@ export {
   type OhttpChunkOpener,
   type OhttpChunkSealer,
 } from './chunked-ohttp.js';
+/** Chunk framing parsed from pieces as they arrive (for relays that drive the per-chunk API). */
+export { ByteQueue, ChunkFrameReader } from './chunked-ohttp-framing.js';
 export {
   acceptChunkedOhttpRequest,
   createChunkedOhttpClient,

@@ -1,5 +1,12 @@
 import { TresorError } from '@tresor/protocol';
-import { decodeBhttpResponse, encodeVarint, tryReadVarint, type BhttpField } from '@tresor/crypto';
+import {
+  decodeBhttpResponse,
+  encodeVarint,
+  tryReadVarint,
+  varintLength,
+  writeVarint,
+  type BhttpField,
+} from '@tresor/crypto';
 
 /**
  * Binary HTTP responses (RFC 9292) as streams: the gateway writes its answers in the
@@ -42,7 +49,11 @@ export function encodeResponseHead(status: number, headers: readonly BhttpField[
 
 /** One content chunk (§3.2: length, then bytes; never empty, since 0 ends the content). */
 export function encodeContentChunk(bytes: Uint8Array): Uint8Array {
-  return concat([encodeVarint(bytes.length), bytes]);
+  const prefix = varintLength(bytes.length);
+  const out = new Uint8Array(prefix + bytes.length);
+  writeVarint(out, 0, bytes.length);
+  out.set(bytes, prefix);
+  return out;
 }
 
 /** End of content and an empty trailer section. */

@@ -19,7 +19,7 @@ import type { Replica, ReplicaPool } from '../replicas/replica-pool.js';
 import { headerValue } from './bhttp-stream.js';
 import { openAiErrorBody, openAiErrorHeaders } from './openai-error.js';
 import { matchRoute, parseModelRequest, type ApiRoute, type ModelRequest } from './openai-requests.js';
-import { eventData, SseSplitter, usageOf, type UsageCounts } from './sse.js';
+import { eventData, mayHoldUsage, SseSplitter, usageOf, type UsageCounts } from './sse.js';
 import { exchangeWithReplica } from './upstream-exchange.js';
 import type { BhttpResponseEvent } from './bhttp-stream.js';
 
@@ -184,7 +184,7 @@ export class InnerApi {
         return;
       }
       const data = eventData(event);
-      if (data !== undefined && data !== '[DONE]') {
+      if (data !== undefined && data !== '[DONE]' && mayHoldUsage(data)) {
         // A client that asked for include_usage gets the usage chunk; it counts too.
         const usage = usageOf(parseJson(data));
         if (usage !== undefined) accounting.usage = usage;

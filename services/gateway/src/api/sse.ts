@@ -28,11 +28,27 @@ export class SseSplitter {
 
 /** The `data` of an event (its data lines joined), or undefined for comments and data-less events. */
 export function eventData(event: string): string | undefined {
+  // The usual event, one `data: ` line: no split (this runs once per streamed token).
+  if (event.startsWith('data: ') && !event.includes('\n')) return event.slice(6);
   const lines = event
     .split('\n')
     .filter((l) => l.startsWith('data:'))
     .map((l) => l.slice(5).replace(/^ /, ''));
   return lines.length === 0 ? undefined : lines.join('\n');
+}
+
+/**
+ * Whether the JSON text `data` can have a non-null `usage` member: some `"usage"` is not followed
+ * by `:null` (OpenAI's chunks carry `"usage":null` under include_usage), or it has `\u` escapes
+ * (a member name may be spelled with them; no other JSON escape yields a letter). Content chunks,
+ * one per token, are then not parsed at all.
+ */
+export function mayHoldUsage(data: string): boolean {
+  if (data.includes('\\u')) return true;
+  for (let at = data.indexOf('"usage"'); at >= 0; at = data.indexOf('"usage"', at + 7)) {
+    if (!data.startsWith(':null', at + 7)) return true;
+  }
+  return false;
 }
 
 /** Token counts in an OpenAI `usage` object. */

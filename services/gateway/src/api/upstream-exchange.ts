@@ -1,8 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
 import { TresorError, isErrorCode, isTresorError } from '@tresor/protocol';
 import {
-  createChunkedOhttpClient,
   encapsulateRequest,
   encodeBhttpRequest,
   OHTTP_CHUNKED_REQUEST_MEDIA_TYPE,
@@ -15,6 +13,7 @@ import { readBody, systemCodeOf, transportFailureOf } from '../replicas/mesh-cli
 import type { Replica, ReplicaPool } from '../replicas/replica-pool.js';
 import type { VerifiedReplica } from '../replicas/replica-verifier.js';
 import { BhttpResponseReader, type BhttpResponseEvent } from './bhttp-stream.js';
+import { sealChunkedRequest } from './chunked-relay.js';
 
 /** Codes a replica may refuse with that say nothing bad about the replica itself. */
 const CLIENT_SIDE = new Set([
@@ -29,12 +28,6 @@ function retryAfterSecondsOf(value: string | string[] | undefined): number | und
   const text = Array.isArray(value) ? value[0] : value;
   if (text === undefined || !/^\d{1,6}$/.test(text.trim())) return undefined;
   return Number(text.trim());
-}
-
-async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const part of stream as unknown as AsyncIterable<Uint8Array>) parts.push(part);
-  return new Uint8Array(Buffer.concat(parts));
 }
 
 /** Largest sealed single-shot answer read from a replica (the Binary HTTP reader's own limit). */
@@ -70,18 +63,12 @@ async function sealFor(
     };
   }
   // Synchronous AES-GCM for the replica's response chunks: one open per SSE event (bench/streaming.ts).
-  const client = await createChunkedOhttpClient(keyConfig, { aead: nodeOhttpAead });
-  const writer = client.requestEncapsulator.writable.getWriter();
-  const sealedPromise = collect(client.requestEncapsulator.readable);
-  await writer.write(encodeBhttpRequest(request));
-  await writer.close();
+  const sealed = await sealChunkedRequest(keyConfig, encodeBhttpRequest(request), { aead: nodeOhttpAead });
   return {
     contentType: OHTTP_CHUNKED_REQUEST_MEDIA_TYPE,
-    bytes: await sealedPromise,
-    open(body) {
-      const web = Readable.toWeb(body) as unknown as ReadableStream<Uint8Array>;
-      return web.pipeThrough(client.responseDecapsulator) as unknown as AsyncIterable<Uint8Array>;
-    },
+    bytes: sealed.bytes,
+    // Read as it is relayed: the replica's socket is read no faster than the client takes events.
+    open: (body) => sealed.open(body),
   };
 }
 

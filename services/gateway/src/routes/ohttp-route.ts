@@ -1,8 +1,6 @@
-import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { TresorError } from '@tresor/protocol';
 import {
-  acceptChunkedOhttpRequest,
   decapsulateRequest,
   decodeBhttpRequest,
   encodeBhttpResponse,
@@ -16,6 +14,7 @@ import {
 import { nodeOhttpAead } from '@tresor/crypto/node';
 import { sendShapedError, type ErrorShaper } from '@tresor/server-kit';
 import { encodeContentChunk, encodeResponseHead, RESPONSE_END } from '../api/bhttp-stream.js';
+import { openChunkedRequest, SealedResponseBody } from '../api/chunked-relay.js';
 import type { InnerApi, ResponseSink } from '../api/inner-api.js';
 import { openAiErrorBody, openAiErrorHeaders } from '../api/openai-error.js';
 import { encapsulatedKeyOf, type ReplayCache } from '../ohttp/replay-cache.js';
@@ -61,23 +60,26 @@ class BufferedSink implements ResponseSink {
   }
 }
 
-/** Seals each write as one chunk of a `message/ohttp-chunked-res` (indeterminate-length Binary HTTP inside). */
+/**
+ * Seals each write as one chunk of a `message/ohttp-chunked-res` (indeterminate-length Binary
+ * HTTP inside); each resolves once the client's side can take more.
+ */
 class ChunkedSink implements ResponseSink {
   started = false;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  constructor(writer: WritableStreamDefaultWriter<Uint8Array>) {
-    this.#writer = writer;
+  readonly #body: SealedResponseBody;
+  constructor(body: SealedResponseBody) {
+    this.#body = body;
   }
-  async head(status: number, headers: readonly BhttpField[]): Promise<void> {
+  head(status: number, headers: readonly BhttpField[]): Promise<void> {
     this.started = true;
-    await this.#writer.write(encodeResponseHead(status, headers));
+    return this.#body.write(encodeResponseHead(status, headers));
   }
-  async content(bytes: Uint8Array): Promise<void> {
-    if (bytes.length > 0) await this.#writer.write(encodeContentChunk(bytes));
+  content(bytes: Uint8Array): Promise<void> {
+    return bytes.length > 0 ? this.#body.write(encodeContentChunk(bytes)) : Promise.resolve();
   }
   async end(): Promise<void> {
-    await this.#writer.write(RESPONSE_END);
-    await this.#writer.close();
+    await this.#body.write(RESPONSE_END);
+    await this.#body.end();
   }
 }
 
@@ -145,23 +147,17 @@ export async function ohttpRoute(app: FastifyInstance, options: OhttpRouteOption
         const sealed = await opened.responder.encapsulateResponse(response);
         return reply.type(OHTTP_RESPONSE_MEDIA_TYPE).send(Buffer.from(sealed));
       }
-      const source = new ReadableStream<Uint8Array>({
-        start(controller) {
-          controller.enqueue(bytes);
-          controller.close();
-        },
-      });
       // Synchronous AES-GCM for the response chunks, one per SSE event (bench/streaming.ts).
-      const accepted = await acceptChunkedOhttpRequest(options.keys, source, { aead: nodeOhttpAead });
-      const parts: Uint8Array[] = [];
-      for await (const part of accepted.request as unknown as AsyncIterable<Uint8Array>) parts.push(part);
+      const { request: opened, exchange } = await openChunkedRequest(options.keys, bytes, {
+        aead: nodeOhttpAead,
+      });
       options.replay.use(encapsulatedKeyOf(bytes), options.now().getTime());
-      const encapsulator = accepted.createResponseEncapsulator();
-      const sink = new ChunkedSink(encapsulator.writable.getWriter());
+      const response = new SealedResponseBody(await exchange.beginResponse());
+      const sink = new ChunkedSink(response);
       const run = async (): Promise<void> => {
         let message;
         try {
-          ({ message } = decodeBhttpRequest(new Uint8Array(Buffer.concat(parts)), limits));
+          ({ message } = decodeBhttpRequest(opened, limits));
         } catch (err) {
           const error = err instanceof TresorError ? err : new TresorError('BHTTP_MALFORMED');
           await sink.head(error.status, [
@@ -179,15 +175,9 @@ export async function ohttpRoute(app: FastifyInstance, options: OhttpRouteOption
           { code: err instanceof TresorError ? err.code : 'INTERNAL_ERROR' },
           'chunked response failed',
         );
-        void encapsulator.writable.abort(err).catch(() => undefined);
+        response.abort(err);
       });
-      return reply
-        .type(OHTTP_CHUNKED_RESPONSE_MEDIA_TYPE)
-        .send(
-          Readable.fromWeb(
-            encapsulator.readable as unknown as import('node:stream/web').ReadableStream<Uint8Array>,
-          ),
-        );
+      return reply.type(OHTTP_CHUNKED_RESPONSE_MEDIA_TYPE).send(response.body);
     });
     done();
   });
