@@ -273,12 +273,16 @@ export async function startTresorProxy(
   facts: LocalFacts,
   logDir: string,
   engine: EngineName,
+  profileDir?: string,
 ): Promise<{ child: ServerChild; url: string }> {
   const port = await freePort();
   const child = spawnServer({
     name: `proxy-${engine}`,
     command: process.execPath,
     args: [
+      ...(profileDir === undefined
+        ? []
+        : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-name=proxy.cpuprofile']),
       TRESOR_BIN,
       'proxy',
       '--upstream',

@@ -1,6 +1,6 @@
 /**
- * Reads the V8 CPU profiles (`--cpu-prof`) that gateway and serving write at exit and says where
- * their CPU time went: self time per component of the tresor path (HPKE/OHTTP, TLS, HTTP
+ * Reads the V8 CPU profiles (`--cpu-prof`) that gateway, serving, the tresor proxy and the load
+ * generator (the client) write at exit and says where their CPU time went: self time per component of the tresor path (HPKE/OHTTP, TLS, HTTP
  * parsing, JSON, validation, logging, …) and the hottest functions.
  */
 import { readdir, readFile } from 'node:fs/promises';
@@ -28,7 +28,8 @@ const CATEGORIES: readonly (readonly [string, (url: string, fn: string) => boole
   ['policy (Cedar, wasm)', (u) => u.startsWith('wasm://') || u.includes('cedar')],
   ['HPKE / OHTTP / BHTTP (JavaScript)', (u) => /@hpke|packages\/crypto|@noble|ohttp|bhttp/i.test(u)],
   // WebCrypto: job set-up on the main thread (the work itself runs on the libuv pool, unsampled)
-  // and the CryptoKey objects it creates (transferable objects).
+  // and the CryptoKey objects it creates (transferable objects); synchronous node:crypto calls
+  // (their work sampled here) land here too.
   [
     'WebCrypto calls (job set-up, CryptoKey objects)',
     (u) => /node:(crypto|internal\/crypto)/.test(u) || u.includes('js_transferable'),
@@ -42,6 +43,7 @@ const CATEGORIES: readonly (readonly [string, (url: string, fn: string) => boole
       /node:(net|internal\/stream_base_commons)/.test(u),
   ],
   ['HTTP (node http/https, undici)', (u) => /node:(_http|http|https|internal\/http)|undici|llhttp/.test(u)],
+  ['openai client (load generator)', (u) => u.includes('node_modules/openai')],
   ['fastify / routing', (u) => /fastify|find-my-way|avvio|light-my-request/.test(u)],
   ['validation (zod)', (u) => u.includes('zod')],
   ['logging (pino)', (u) => /pino|sonic-boom/.test(u)],
@@ -122,9 +124,12 @@ export function summarizeProfile(process: string, profile: CpuProfile, topFuncti
   };
 }
 
-/** Which process wrote a profile: its file name (`gateway.cpuprofile`), else the service whose sources appear in it. */
+/**
+ * Which process wrote a profile: its file name (`gateway.cpuprofile`, `proxy.cpuprofile`,
+ * `loadgen-<engine>-<config>-<mode>-c<n>.cpuprofile`), else the service whose sources appear in it.
+ */
 export function profileProcess(profile: CpuProfile, file = ''): string {
-  const named = /^(gateway|serving)\.cpuprofile$/.exec(file);
+  const named = /^(gateway|serving|proxy|loadgen-[\w.-]+)\.cpuprofile$/.exec(file);
   if (named !== null) return named[1]!;
   const urls = profile.nodes.map((n) => n.callFrame.url);
   if (urls.some((u) => u.includes('services/gateway'))) return 'gateway';

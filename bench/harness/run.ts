@@ -4,7 +4,7 @@
  * measures the servers from /proc over exactly the measured window.
  */
 import { spawn } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { writeDemoModel } from '@tresor/serving';
@@ -47,7 +47,10 @@ export interface HarnessOptions {
   readonly runDir: string;
   /** `tresor up`'s state folder, reused between runs. */
   readonly stateDir: string;
-  /** Adds `--cpu-prof` to gateway and serving (profiles written under runDir/profiles at exit). */
+  /**
+   * Adds `--cpu-prof` to gateway, serving, the tresor proxy and every load generator (profiles
+   * written under runDir/profiles/<engine> at exit).
+   */
   readonly cpuProfile: boolean;
   readonly log: (line: string) => void;
 }
@@ -57,8 +60,18 @@ async function runLoad(
   processes: () => readonly WatchedProcess[],
   logDir: string,
   label: string,
+  profileDir: string | undefined,
 ): Promise<{ report: LoadReport; usage: ReturnType<typeof usageSince> }> {
-  const { command, args } = tsxNode('bench/harness/loadgen.ts', [JSON.stringify(spec)]);
+  const { command, args: scriptArgs } = tsxNode('bench/harness/loadgen.ts', [JSON.stringify(spec)]);
+  // The load generator is the client: with profiles on, it writes one per run. Not under a fixed
+  // --cpu-prof-name: tsx's module hooks run on a worker thread, whose profile would overwrite the
+  // main thread's; V8's default names carry the thread id, and the main thread's is kept.
+  const loadgenProfiles =
+    profileDir === undefined ? undefined : join(profileDir, `loadgen-${label.replaceAll('/', '-')}`);
+  const args =
+    loadgenProfiles === undefined
+      ? scriptArgs
+      : ['--cpu-prof', `--cpu-prof-dir=${loadgenProfiles}`, ...scriptArgs];
   const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8');
@@ -86,12 +99,24 @@ async function runLoad(
     }
   }
   const code = await exited;
+  if (loadgenProfiles !== undefined) await keepMainThreadProfile(loadgenProfiles);
   if (result === undefined) {
     throw new Error(
       `load generator for ${label} failed (exit ${String(code)}): ${stderr.trim()} (logs: ${logDir})`,
     );
   }
   return result;
+}
+
+/**
+ * Moves the main thread's profile out of `dir` (V8's default name `CPU.<date>.<time>.<pid>.<thread
+ * id>.<seq>.cpuprofile`; the main thread is id 0) to `<dir>.cpuprofile`, and removes `dir`.
+ */
+async function keepMainThreadProfile(dir: string): Promise<void> {
+  const files = await readdir(dir).catch(() => [] as string[]);
+  const main = files.find((f) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f));
+  if (main !== undefined) await rename(join(dir, main), `${dir}.cpuprofile`);
+  await rm(dir, { recursive: true, force: true });
 }
 
 /** Runs every selected combination; a configuration that cannot start is reported and skipped. */
@@ -113,6 +138,7 @@ export async function runHarness(options: HarnessOptions): Promise<RunResult[]> 
 
   for (const engine of selection.engines) {
     const started: ServerChild[] = [];
+    const profileDir = options.cpuProfile ? join(runDir, 'profiles', engine) : undefined;
     const targets = new Map<ConfigurationName, { target: LoadTarget; processes: () => WatchedProcess[] }>();
     try {
       if (selection.configs.includes('direct') || selection.configs.includes('nginx')) {
@@ -133,13 +159,7 @@ export async function runHarness(options: HarnessOptions): Promise<RunResult[]> 
         }
       }
       if (facts !== undefined) {
-        const stack = await startTresorStack(
-          options.stateDir,
-          facts,
-          engine,
-          logDir,
-          options.cpuProfile ? join(runDir, 'profiles', engine) : undefined,
-        );
+        const stack = await startTresorStack(options.stateDir, facts, engine, logDir, profileDir);
         started.push(...stack.children);
         targets.set('tresor', {
           target: {
@@ -152,7 +172,7 @@ export async function runHarness(options: HarnessOptions): Promise<RunResult[]> 
           processes: () => [...stack.processes],
         });
         if (selection.configs.includes('tresor-via-proxy')) {
-          const proxy = await startTresorProxy(facts, logDir, engine);
+          const proxy = await startTresorProxy(facts, logDir, engine, profileDir);
           started.push(proxy.child);
           targets.set('tresor-via-proxy', {
             target: { client: 'openai', url: `${proxy.url}/v1`, apiKey: facts.apiKey },
@@ -176,7 +196,7 @@ export async function runHarness(options: HarnessOptions): Promise<RunResult[]> 
               warmup: counts.warmup,
               maxTokens: maxTokensFor(engine),
             };
-            const { report, usage } = await runLoad(spec, entry.processes, logDir, runLabel(key));
+            const { report, usage } = await runLoad(spec, entry.processes, logDir, runLabel(key), profileDir);
             const result = toResult(key, report, usage);
             results.push(result);
             log(describe(result));

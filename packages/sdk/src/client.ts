@@ -27,8 +27,15 @@ import { parseAttestationBundle, verifyAttestationBundle, type BundleVerificatio
 import { sha256Hex } from './component-evidence.js';
 import { parseTresorPolicy, type TresorPolicy } from './policy.js';
 import { readStreamedBhttpResponse } from './bhttp-response-stream.js';
-import { receiptNeedsFreshReplicas, verifyReceipt, type VerifiedReceipt } from './receipts.js';
-import { sseReceiptSplitter } from './sse-receipt.js';
+import { readFetchCall } from './fetch-call.js';
+import {
+  receiptNeedsFreshReplicas,
+  verifyReceipt,
+  type Ed25519Verify,
+  type ReceiptVerifyOptions,
+  type VerifiedReceipt,
+} from './receipts.js';
+import { splitSseReceipt } from './sse-receipt.js';
 import { DOCUMENT_KEYS_PATH, pinnedDocumentKeys } from './trust-documents.js';
 import { incompleteAnswer, mapBodyErrors, mapTransportError, noAnswer } from './transport-errors.js';
 import {
@@ -81,6 +88,11 @@ export interface ConnectOptions {
    * `createNodeTransport` passes node:crypto's: the same digest without a thread-pool job per body.
    */
   readonly sha256Hex?: (bytes: Uint8Array) => string | Promise<string>;
+  /**
+   * Ed25519 for receipt signatures (default: WebCrypto through jose). On Node `createNodeTransport`
+   * passes node:crypto's: the same checks without a thread-pool job per response.
+   */
+  readonly ed25519Verify?: Ed25519Verify;
 }
 
 export interface TresorClient {
@@ -337,9 +349,11 @@ export async function connect(gatewayUrl: string, options: ConnectOptions): Prom
   };
 
   const digestHex = options.sha256Hex ?? sha256Hex;
+  const receiptOptions: ReceiptVerifyOptions =
+    options.ed25519Verify === undefined ? {} : { ed25519Verify: options.ed25519Verify };
   const clientFetch: FetchFunction = async (input, init) => {
-    const request = new Request(input, init);
-    const url = new URL(request.url);
+    const call = readFetchCall(input, init);
+    const url = call.url;
     if (url.origin !== base.origin) {
       throw new TresorError(
         'USAGE_INVALID',
@@ -348,14 +362,14 @@ export async function connect(gatewayUrl: string, options: ConnectOptions): Prom
     }
     // Verification first: a failure throws before the body is even read.
     let verified = await current();
-    const body = new Uint8Array(await request.arrayBuffer());
+    const body = (await call.body()) ?? new Uint8Array(0);
     const streaming = isStreamRequest(body);
     const headers: BhttpField[] = [];
-    request.headers.forEach((value, name) => {
+    call.headers.forEach((value, name) => {
       if (!HOP_BY_HOP.has(name)) headers.push([name, value]);
     });
     const inner: BhttpRequest = {
-      method: request.method,
+      method: call.method,
       scheme: url.protocol.slice(0, -1),
       authority: url.host,
       path: `${url.pathname}${url.search}`,
@@ -364,7 +378,7 @@ export async function connect(gatewayUrl: string, options: ConnectOptions): Prom
       trailers: [],
     };
     const expectsReceipt =
-      policy.requireReceipts && request.method === 'POST' && MODEL_PATHS.includes(url.pathname);
+      policy.requireReceipts && call.method === 'POST' && MODEL_PATHS.includes(url.pathname);
     const requestSha256 = await digestHex(body);
     const accept = (receipt: VerifiedReceipt): void => {
       lastReceipt = receipt;
@@ -386,22 +400,22 @@ export async function connect(gatewayUrl: string, options: ConnectOptions): Prom
       }
       const expected = { requestSha256, responseSha256 };
       try {
-        accept(await verifyReceipt(jws, verified.bundle.serving, expected));
+        accept(await verifyReceipt(jws, verified.bundle.serving, expected, receiptOptions));
       } catch (error) {
         // A replica that restarted since this client verified signs with a new attested key under
         // the same id: verify the gateway again (its bundle carries every replica's evidence, fresh
         // for a new nonce) and check the receipt once more, against that verification only.
         if (!receiptNeedsFreshReplicas(error)) throw error;
         const fresh = await reverify();
-        accept(await verifyReceipt(jws, fresh.bundle.serving, expected));
+        accept(await verifyReceipt(jws, fresh.bundle.serving, expected, receiptOptions));
       }
     };
 
     const aead: OhttpAeadOptions = options.ohttpAead === undefined ? {} : { aead: options.ohttpAead };
     for (let attempt = 0; ; attempt++) {
       const outer = streaming
-        ? await sendChunked(transport, base, verified.keyConfig, inner, request.signal, aead)
-        : await sendSingle(transport, base, verified.keyConfig, inner, request.signal, aead);
+        ? await sendChunked(transport, base, verified.keyConfig, inner, call.signal, aead)
+        : await sendSingle(transport, base, verified.keyConfig, inner, call.signal, aead);
       if (outer.kind === 'refused' && attempt === 0 && UNOPENED_REFUSALS.has(outer.code)) {
         // Refused in the clear before the gateway could open the request (its key changed: a
         // rotation, or a restart): nothing was accepted, so verify the gateway again and send
@@ -422,8 +436,10 @@ export async function connect(gatewayUrl: string, options: ConnectOptions): Prom
       const isSse = (out.get('content-type') ?? '').startsWith('text/event-stream');
       let stream = outer.body;
       if (isSse) {
-        stream = stream.pipeThrough(
-          sseReceiptSplitter(({ receipt, responseSha256 }) => checkReceipt(receipt, responseSha256, status)),
+        stream = splitSseReceipt(
+          stream,
+          ({ receipt, responseSha256 }) => checkReceipt(receipt, responseSha256, status),
+          { sha256Hex: digestHex },
         );
       } else if (expectsReceipt) {
         const content = await collect(stream);
@@ -487,7 +503,7 @@ async function post(
   contentType: string,
   accept: string,
   body: Uint8Array,
-  signal: AbortSignal,
+  signal: AbortSignal | null,
 ): Promise<Response> {
   try {
     return await transport(at(base, OHTTP_PATH), {
@@ -502,7 +518,7 @@ async function post(
 }
 
 /** A response outside the encryption is the gateway's own refusal (bad key id, rate limit, …): passed on as is. */
-async function outerError(response: Response, origin: string, signal: AbortSignal): Promise<Outer> {
+async function outerError(response: Response, origin: string, signal: AbortSignal | null): Promise<Outer> {
   let text: string;
   try {
     text = await response.text();
@@ -528,7 +544,7 @@ async function sendSingle(
   base: URL,
   keyConfig: OhttpKeyConfig,
   inner: BhttpRequest,
-  signal: AbortSignal,
+  signal: AbortSignal | null,
   aead: OhttpAeadOptions,
 ): Promise<Outer> {
   const { encapsulatedRequest, context } = await encapsulateRequest(
@@ -569,19 +585,17 @@ async function sendChunked(
   base: URL,
   keyConfig: OhttpKeyConfig,
   inner: BhttpRequest,
-  signal: AbortSignal,
+  signal: AbortSignal | null,
   aead: OhttpAeadOptions,
 ): Promise<Outer> {
   const client = await createChunkedOhttpClient(keyConfig, aead);
   const encoded = encodeBhttpRequest(inner, { framing: 'indeterminate-length' });
-  const sealed = await collect(
-    new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(encoded);
-        controller.close();
-      },
-    }).pipeThrough(client.requestEncapsulator),
-  );
+  // The whole request is at hand: written straight into the sealing stream, without a source
+  // stream and a pipe around it.
+  const writer = client.requestEncapsulator.writable.getWriter();
+  // A sealing failure errors the readable side too, and reaches the caller from there.
+  Promise.all([writer.write(encoded), writer.close()]).catch(() => undefined);
+  const sealed = await collect(client.requestEncapsulator.readable);
   const response = await post(
     transport,
     base,

@@ -36,8 +36,14 @@ export {
   type BundleVerification,
 } from './bundle.js';
 export { DOCUMENT_KEYS_PATH, pinnedDocumentKeys, verifyTrustDocuments } from './trust-documents.js';
-export { verifyReceipt, type ReceiptExpectations, type VerifiedReceipt } from './receipts.js';
-export { sseReceiptSplitter, type SseReceiptResult } from './sse-receipt.js';
+export {
+  verifyReceipt,
+  type Ed25519Verify,
+  type ReceiptExpectations,
+  type ReceiptVerifyOptions,
+  type VerifiedReceipt,
+} from './receipts.js';
+export { sseReceiptSplitter, type SseReceiptOptions, type SseReceiptResult } from './sse-receipt.js';
 export {
   readStreamedBhttpResponse,
   type StreamedBhttpResponse,

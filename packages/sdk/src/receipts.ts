@@ -1,7 +1,7 @@
 import { compactVerify, importJWK } from 'jose';
 import { z } from 'zod';
 import { TresorError, type ReceiptClaims } from '@tresor/protocol';
-import { utf8Decode } from '@tresor/crypto';
+import { utf8Decode, utf8Encode } from '@tresor/crypto';
 import type { ComponentIdentity } from './component-evidence.js';
 
 /** A receipt the client verified: what `client.lastReceipt` and the `onReceipt` callback hand out. */
@@ -67,6 +67,53 @@ function receiptVerifyKey(key: ReceiptJwk): ReturnType<typeof importJWK> {
   return imported;
 }
 
+/**
+ * An Ed25519 signature check (RFC 8032) with a public key given as its JWK (RFC 8037 "OKP"):
+ * `true` only when `signature` is valid for `data`. Injectable like the body digest: WebCrypto (via
+ * jose) is the default and runs everywhere, but each check is a thread-pool job answered through
+ * promises; on Node `createNodeTransport` passes node:crypto's, which answers on this thread.
+ */
+export type Ed25519Verify = (
+  key: ReceiptJwk,
+  data: Uint8Array,
+  signature: Uint8Array,
+) => boolean | Promise<boolean>;
+
+/** How receipts are checked (platform choices only: every backend enforces the same rules). */
+export interface ReceiptVerifyOptions {
+  /** Default: jose's `compactVerify` on WebCrypto. */
+  readonly ed25519Verify?: Ed25519Verify;
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const RECEIPT_ALGORITHMS: readonly unknown[] = ['EdDSA', 'Ed25519'];
+
+/**
+ * The compact JWS (RFC 7515 §7.1) checked with `ed25519Verify`, as strictly as jose's
+ * `compactVerify` with `algorithms: ['EdDSA', 'Ed25519']`: a JSON-object protected header whose
+ * `alg` is one of those two, base64url segments, and a signature over `header.payload` as sent.
+ * A header with `crit` or `b64` (RFC 7797) goes to jose, whose rules for those extensions decide;
+ * serving never writes either. Returns the payload bytes; throws on any failure.
+ */
+async function verifyEd25519Jws(
+  parts: readonly string[],
+  key: ReceiptJwk,
+  ed25519Verify: Ed25519Verify,
+): Promise<Uint8Array | undefined> {
+  const [header = '', payload = '', signature = ''] = parts;
+  if (!BASE64URL.test(header) || !BASE64URL.test(payload) || !BASE64URL.test(signature))
+    throw new Error('a JWS segment is not base64url');
+  const protectedHeader = JSON.parse(utf8Decode(base64UrlDecode(header))) as unknown;
+  if (typeof protectedHeader !== 'object' || protectedHeader === null || Array.isArray(protectedHeader))
+    throw new Error('the JWS protected header is not a JSON object');
+  if ('crit' in protectedHeader || 'b64' in protectedHeader) return undefined;
+  if (!RECEIPT_ALGORITHMS.includes((protectedHeader as { alg?: unknown }).alg))
+    throw new Error('the JWS alg is not EdDSA');
+  const ok = await ed25519Verify(key, utf8Encode(`${header}.${payload}`), base64UrlDecode(signature));
+  if (!ok) throw new Error('the JWS signature does not verify');
+  return base64UrlDecode(payload);
+}
+
 /** What the receipt must say, as far as the verifier knows it. */
 export interface ReceiptExpectations {
   /** SHA-256 (hex) of the request body sent. */
@@ -88,6 +135,7 @@ export async function verifyReceipt(
   jws: string,
   replicas: readonly ComponentIdentity[],
   expectations: ReceiptExpectations = {},
+  options: ReceiptVerifyOptions = {},
 ): Promise<VerifiedReceipt> {
   const parts = jws.split('.');
   if (parts.length !== 3 || jws.length > 16 * 1024) throw invalid('the receipt is not a compact JWS');
@@ -110,10 +158,17 @@ export async function verifyReceipt(
   if (key === null) throw invalid(`replica ${replica.id} attested no receipt key`);
   let payload: Uint8Array;
   try {
-    const verified = await compactVerify(jws, await receiptVerifyKey(key), {
-      algorithms: ['EdDSA', 'Ed25519'],
-    });
-    payload = verified.payload;
+    const own =
+      options.ed25519Verify === undefined
+        ? undefined
+        : await verifyEd25519Jws(parts, key, options.ed25519Verify);
+    payload =
+      own ??
+      (
+        await compactVerify(jws, await receiptVerifyKey(key), {
+          algorithms: ['EdDSA', 'Ed25519'],
+        })
+      ).payload;
   } catch (cause) {
     throw invalid(
       `the receipt's signature does not verify with replica ${replica.id}'s attested receipt key`,
@@ -156,5 +211,7 @@ export async function verifyReceipt(
 function base64UrlDecode(text: string): Uint8Array {
   const s = text.replaceAll('-', '+').replaceAll('_', '/');
   const bin = atob(s + '='.repeat((4 - (s.length % 4)) % 4));
-  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return bytes;
 }

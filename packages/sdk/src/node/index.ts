@@ -5,14 +5,15 @@
  */
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { finished } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { TresorError } from '@tresor/protocol';
 import type { OhttpAeadBackend } from '@tresor/crypto';
 import { nodeOhttpAead } from '@tresor/crypto/node';
-import type { FetchFunction, TlsBinding } from '../index.js';
-import { incompleteAnswer, mapBodyErrors, mapTransportError, noAnswer } from '../transport-errors.js';
+import type { Ed25519Verify, FetchFunction, TlsBinding } from '../index.js';
+import { readFetchCall } from '../fetch-call.js';
+import { incompleteAnswer, mapTransportError, noAnswer } from '../transport-errors.js';
 
 export interface NodeTransportOptions {
   /** Extra trusted CA certificates (PEM), e.g. a local stack's CA (`--ca`). */
@@ -26,10 +27,73 @@ export interface NodeTransport {
   readonly ohttpAead: OhttpAeadBackend;
   /** node:crypto SHA-256 of the bodies receipts cover (synchronous: no thread-pool job per body). */
   readonly sha256Hex: (bytes: Uint8Array) => string;
+  /** node:crypto Ed25519 for receipt signatures (synchronous: no thread-pool job per response). */
+  readonly ed25519Verify: Ed25519Verify;
 }
 
 function nodeSha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Receipt keys as node:crypto key objects, by the attested JWK object (one per verified replica):
+ * imported once per verification, not per response.
+ */
+const ed25519Keys = new WeakMap<Parameters<Ed25519Verify>[0], KeyObject>();
+
+/** RFC 8032 Ed25519 with the attested JWK; a key that does not import, or a bad signature, is `false`. */
+export const nodeEd25519Verify: Ed25519Verify = (jwk, data, signature) => {
+  try {
+    let key = ed25519Keys.get(jwk);
+    if (key === undefined) {
+      key = createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x }, format: 'jwk' });
+      if (key.asymmetricKeyType !== 'ed25519') return false;
+      ed25519Keys.set(jwk, key);
+    }
+    return cryptoVerify(null, data, key, signature);
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The body of `res` as a web stream, in one layer (what `Readable.toWeb` and `mapBodyErrors`
+ * give in two): a connection that breaks mid-answer (`aborted`, ECONNRESET, a premature close)
+ * errors it with `mapTransportError(failure, signal, map)`; reading slower than it arrives pauses
+ * `res`; cancelling destroys it. Each piece is copied, as `Readable.toWeb` does: a Buffer may
+ * share its memory with others (the pool), which a consumer must not be able to detach.
+ */
+function incomingBody(
+  res: IncomingMessage,
+  signal: AbortSignal | null,
+  map: (cause: unknown) => TresorError,
+): ReadableStream<Uint8Array> {
+  let settled = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        res.on('data', (chunk: Buffer) => {
+          if (settled) return;
+          controller.enqueue(new Uint8Array(chunk));
+          if ((controller.desiredSize ?? 0) <= 0) res.pause();
+        });
+        finished(res, (error) => {
+          if (settled) return;
+          settled = true;
+          if (error === undefined || error === null) controller.close();
+          else controller.error(mapTransportError(error, signal, map));
+        });
+      },
+      pull() {
+        res.resume();
+      },
+      cancel() {
+        settled = true;
+        res.destroy();
+      },
+    },
+    { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength },
+  );
 }
 
 /** SHA-256 (hex) of the DER SubjectPublicKeyInfo of the socket's peer certificate. */
@@ -62,9 +126,9 @@ export function createNodeTransport(options: NodeTransportOptions = {}): NodeTra
   });
   const httpAgent = new HttpAgent({ keepAlive: true });
   const fetch: FetchFunction = async (input, init) => {
-    const request = new Request(input, init);
-    const url = new URL(request.url);
-    const body = request.body === null ? null : new Uint8Array(await request.arrayBuffer());
+    const request = readFetchCall(input, init);
+    const url = request.url;
+    const body = await request.body();
     const headers: Record<string, string> = {};
     request.headers.forEach((value, name) => (headers[name] = value));
     if (body !== null) headers['content-length'] = String(body.length);
@@ -78,7 +142,7 @@ export function createNodeTransport(options: NodeTransportOptions = {}): NodeTra
           method: request.method,
           headers,
           agent: secure ? httpsAgent : httpAgent,
-          signal: request.signal,
+          ...(request.signal === null ? {} : { signal: request.signal }),
         },
         (res: IncomingMessage) => {
           const responseHeaders = new Headers();
@@ -91,11 +155,7 @@ export function createNodeTransport(options: NodeTransportOptions = {}): NodeTra
           // A connection that breaks mid-answer (`aborted`, ECONNRESET) errors the body with
           // GATEWAY_UNREACHABLE saying the answer is incomplete, not a bare `Error: aborted`.
           const response = new Response(
-            nullBody
-              ? null
-              : mapBodyErrors(Readable.toWeb(res) as ReadableStream<Uint8Array>, request.signal, (c) =>
-                  incompleteAnswer(url.origin, c),
-                ),
+            nullBody ? null : incomingBody(res, request.signal, (c) => incompleteAnswer(url.origin, c)),
             { status, headers: responseHeaders },
           );
           if (spki !== undefined) observed.set(response, spki);
@@ -153,6 +213,7 @@ export function createNodeTransport(options: NodeTransportOptions = {}): NodeTra
     fetch,
     ohttpAead: nodeOhttpAead,
     sha256Hex: nodeSha256Hex,
+    ed25519Verify: nodeEd25519Verify,
     tls: {
       observed: (response) => observed.get(response),
       pin: (origin, key) => void pins.set(origin, key.toLowerCase()),
