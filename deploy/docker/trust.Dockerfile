@@ -60,5 +60,5 @@ ENV NODE_ENV=production HOME=/home/nonroot MALLOC_ARENA_MAX=2
 # system: the service writes only to /tmp (an in-guest memory volume) and its state volume.
 USER 65532:65532
 EXPOSE 8443
-ENTRYPOINT ["/usr/bin/node", "--max-semi-space-size=8", "--liftoff-only", "/app/apps/cli/bin/tresor.js"]
+ENTRYPOINT ["/usr/bin/node", "--max-semi-space-size=8", "--liftoff-only", "--max-old-space-size=1024", "/app/apps/cli/bin/tresor.js"]
 CMD ["trust", "serve", "--config", "/etc/tresor/config.json"]

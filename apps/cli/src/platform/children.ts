@@ -45,10 +45,19 @@ export function childEnv(
  *   on policy and decision cache misses only; a miss takes about 0.2 ms instead of 0.1 ms.
  * - `--max-semi-space-size=8`: V8's young generation at 2 x 8 MiB instead of 2 x 16 MiB; about
  *   10 MiB less for more (cheap) scavenges.
+ * - `--max-old-space-size=1024`: on a host with lots of memory V8 lets old space grow to about 4x
+ *   what survived the last full collection before it collects again (its heap growing factor
+ *   shrinks with the heap limit: about 1.6x at 1 GiB). The services keep 30-50 MiB live, so 1 GiB
+ *   leaves them 20x headroom; the gateway's peak at concurrency 64 fell 168 / 203 -> 154-158 /
+ *   177-179 MiB (single / stream), CPU per request unchanged within noise.
  * A MALLOC_ARENA_MAX of the caller's own is passed on instead (childEnv).
  */
 export const SERVICE_PROCESS_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
-export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--liftoff-only'];
+export const SERVICE_NODE_FLAGS: readonly string[] = [
+  '--max-semi-space-size=8',
+  '--liftoff-only',
+  '--max-old-space-size=1024',
+];
 
 /** `node <SERVICE_NODE_FLAGS> apps/cli/bin/tresor.js <service> serve --config <file>`. */
 export function serviceChild(options: {
