@@ -29,6 +29,7 @@ import { answerInnerRequest, openAiError, type InnerResponse } from './inner-api
 import { requireMeshPeer } from './mesh-peer.js';
 import { sha256Hex, type ReceiptSigner } from './receipts.js';
 import { streamingContentChunk, streamingResponseEnd, streamingResponseHead } from './streaming-bhttp.js';
+import { readAhead } from './read-ahead.js';
 
 export const OHTTP_PATH = '/v1/ohttp';
 /** Largest encapsulated request, and largest inner request read from a chunked one. */
@@ -178,7 +179,8 @@ async function streamAnswer(
   const hash = createHash('sha256');
   await write(streamingResponseHead(200, STREAM_HEADERS));
   try {
-    for await (const event of response.events) {
+    // The engine produces the next event while this one is sealed and written.
+    for await (const event of readAhead(response.events)) {
       if (signal.aborted) return;
       const bytes = encoder.encode(event);
       hash.update(bytes);
