@@ -1,9 +1,9 @@
 import type { KeyObject } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
 import { TresorError } from '@tresor/protocol';
 import { chunkTampered } from '../sealed-model-chunks.js';
 import { GCM_TAG_LENGTH } from '../sealed-model-format.js';
 import { GCM_PIECE_BYTES } from './gcm-chunk.js';
+import { OrderedWorker } from './ordered-worker.js';
 
 /** One chunk of a block: where its ciphertext ‖ tag sits in the sealed buffer, where its plaintext goes. */
 export interface WorkerChunk {
@@ -62,11 +62,6 @@ parentPort.on('message', (message) => {
 });
 `;
 
-interface Pending {
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
 /**
  * AES-256-GCM decryption of sealed-model chunks on a worker thread, over shared memory.
  *
@@ -81,38 +76,18 @@ interface Pending {
  * the caller may release the plaintext then, and not before.
  */
 export class GcmDecryptWorker {
-  readonly #worker = new Worker(WORKER_SOURCE, { eval: true });
-  readonly #pending: Pending[] = [];
-  #failure: TresorError | undefined;
-  #closed = false;
-
   /** Starts the thread; give it the key with `setKey` once the header authenticated. */
-  constructor() {
-    this.#worker.on('message', (answer: unknown) => {
-      const request = this.#pending.shift();
-      if (answer === null) {
-        request?.resolve();
-        return;
-      }
-      const tampered = (answer as { tampered?: unknown }).tampered;
-      // The first failure stays the answer for every later block.
-      this.#failure ??=
-        typeof tampered === 'number'
-          ? chunkTampered(tampered, new Error('the AES-GCM tag did not verify'))
-          : new TresorError('INTERNAL_ERROR', 'the AES-GCM worker refused a block');
-      request?.reject(this.#failure);
-    });
-    this.#worker.on('error', (error) => {
-      this.#fail(error);
-    });
-    this.#worker.on('exit', (code) => {
-      if (!this.#closed) this.#fail(new Error(`the thread exited with code ${String(code)}`));
-    });
-  }
+  readonly #worker = new OrderedWorker(WORKER_SOURCE, 'AES-GCM worker', (answer) => {
+    if (answer === null) return undefined;
+    const tampered = (answer as { tampered?: unknown }).tampered;
+    throw typeof tampered === 'number'
+      ? chunkTampered(tampered, new Error('the AES-GCM tag did not verify'))
+      : new TresorError('INTERNAL_ERROR', 'the AES-GCM worker refused a block');
+  });
 
   /** The chunk key (copied into the worker, which holds it until `close()`) and the chunks' AAD. */
   setKey(key: KeyObject, aad: Uint8Array): void {
-    this.#worker.postMessage({ key, aad });
+    this.#worker.tell({ key, aad });
   }
 
   /**
@@ -124,26 +99,11 @@ export class GcmDecryptWorker {
     if (!(sealed.buffer instanceof SharedArrayBuffer) || !(plaintext.buffer instanceof SharedArrayBuffer)) {
       return Promise.reject(new TresorError('INTERNAL_ERROR', 'the AES-GCM worker uses shared memory only'));
     }
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    if (this.#closed)
-      return Promise.reject(new TresorError('INTERNAL_ERROR', 'the AES-GCM worker is closed'));
-    const answer = new Promise<void>((resolve, reject) => {
-      this.#pending.push({ resolve, reject });
-    });
-    this.#worker.postMessage({ sealed, plaintext, chunks });
-    return answer;
+    return this.#worker.ask({ sealed, plaintext, chunks }).then(() => undefined);
   }
 
   /** Stops the thread (and with it the worker's copy of the key); safe to call more than once. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#worker.terminate();
-    this.#fail(new Error('the thread was stopped'));
-  }
-
-  #fail(cause: unknown): void {
-    this.#failure ??= new TresorError('INTERNAL_ERROR', 'the AES-GCM worker thread failed', { cause });
-    for (const request of this.#pending.splice(0)) request.reject(this.#failure);
+  close(): Promise<void> {
+    return this.#worker.close();
   }
 }

@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { TresorError } from '@tresor/protocol';
+import { OrderedWorker } from './ordered-worker.js';
 
 /**
  * Where the SHA-256 of a model's plaintext runs. SHA-256 is the slowest step of sealing and
@@ -64,45 +64,25 @@ parentPort.on('message', (bytes) => {
 });
 `;
 
-interface Pending {
-  resolve(answer: unknown): void;
-  reject(error: unknown): void;
-}
-
 /**
  * SHA-256 on a worker thread. Blocks travel as views of shared memory, so nothing is copied;
  * the worker answers in order, so each request takes the next answer. Starting the thread takes
  * tens of milliseconds, which overlaps the key derivation and the first reads.
  */
 export class Sha256Worker {
-  readonly #worker = new Worker(WORKER_SOURCE, { eval: true });
-  readonly #pending: Pending[] = [];
-  #failure: TresorError | undefined;
-  #closed = false;
-
-  constructor() {
-    this.#worker.on('message', (answer: unknown) => {
-      this.#pending.shift()?.resolve(answer);
-    });
-    this.#worker.on('error', (error) => {
-      this.#fail(error);
-    });
-    this.#worker.on('exit', (code) => {
-      if (!this.#closed) this.#fail(new Error(`the thread exited with code ${String(code)}`));
-    });
-  }
+  readonly #worker = new OrderedWorker(WORKER_SOURCE, 'SHA-256 worker');
 
   /** Hashes `bytes` (a view of a SharedArrayBuffer); they must not change until this resolves. */
   async update(bytes: Uint8Array): Promise<void> {
     if (!(bytes.buffer instanceof SharedArrayBuffer)) {
       throw new TresorError('INTERNAL_ERROR', 'the SHA-256 worker reads shared memory only');
     }
-    await this.#ask(bytes);
+    await this.#worker.ask(bytes);
   }
 
   /** The digest of every block so far; call once, after the last update. */
   async digest(): Promise<Uint8Array> {
-    const digest = await this.#ask(null);
+    const digest = await this.#worker.ask(null);
     if (!(digest instanceof Uint8Array) || digest.length !== 32) {
       throw new TresorError('INTERNAL_ERROR', 'the SHA-256 worker answered without a digest');
     }
@@ -110,26 +90,7 @@ export class Sha256Worker {
   }
 
   /** Stops the thread; safe to call more than once. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#worker.terminate();
-    this.#fail(new Error('the thread was stopped'));
-  }
-
-  #ask(message: Uint8Array | null): Promise<unknown> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    if (this.#closed)
-      return Promise.reject(new TresorError('INTERNAL_ERROR', 'the SHA-256 worker is closed'));
-    const answer = new Promise<unknown>((resolve, reject) => {
-      this.#pending.push({ resolve, reject });
-    });
-    this.#worker.postMessage(message);
-    return answer;
-  }
-
-  #fail(cause: unknown): void {
-    this.#failure ??= new TresorError('INTERNAL_ERROR', 'the SHA-256 worker thread failed', { cause });
-    for (const request of this.#pending.splice(0)) request.reject(this.#failure);
+  close(): Promise<void> {
+    return this.#worker.close();
   }
 }
