@@ -108,6 +108,7 @@ export {
 } from './ohttp-keys.js';
 /** Oblivious HTTP (RFC 9458 §4): one sealed request, one sealed response. */
 export type { OhttpClientOptions } from './ohttp-context.js';
+export { REQUEST_HEADER_LENGTH } from './ohttp-context.js';
 export type { OhttpResponseOptions } from './ohttp-response-key.js';
 /** The symmetric backend of OHTTP responses: WebCrypto by default, node:crypto on servers. */
 export {

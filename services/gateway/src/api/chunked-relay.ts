@@ -9,6 +9,7 @@ import {
   concatBytes,
   DEFAULT_OHTTP_CHUNK_SIZE,
   openChunkNow,
+  REQUEST_HEADER_LENGTH,
   sealChunkNow,
   type ChunkedOhttpGatewayExchange,
   type ChunkedOhttpGatewayOptions,
@@ -37,9 +38,6 @@ function clientGone(): Error {
   return err;
 }
 
-/** hdr of a chunked request (§6.1: key id, KEM, KDF, AEAD), before `enc`. */
-const REQUEST_HDR_LENGTH = 7;
-
 /** The opened Binary HTTP request of a `message/ohttp-chunked-req` received whole. */
 export interface OpenedChunkedRequest {
   readonly request: Uint8Array;
@@ -58,8 +56,8 @@ export async function openChunkedRequest(
 ): Promise<OpenedChunkedRequest> {
   const truncated = (): TresorError =>
     new TresorError('OHTTP_STREAM_TRUNCATED', 'the chunked OHTTP request ended inside its header');
-  if (bytes.length < REQUEST_HDR_LENGTH) throw truncated();
-  const headerLength = chunkedOhttpRequestHeaderLength(keys, bytes.subarray(0, REQUEST_HDR_LENGTH));
+  if (bytes.length < REQUEST_HEADER_LENGTH) throw truncated();
+  const headerLength = chunkedOhttpRequestHeaderLength(keys, bytes.subarray(0, REQUEST_HEADER_LENGTH));
   if (bytes.length < headerLength) throw truncated();
   const exchange = await beginChunkedOhttpGatewayExchange(keys, bytes.subarray(0, headerLength), options);
   const opener = exchange.requestOpener;
