@@ -38,8 +38,9 @@ export interface SqliteBatchSteps {
 /**
  * Runs a batch synchronously: [PRAGMA synchronous = NORMAL,] BEGIN IMMEDIATE, the statements,
  * COMMIT — or ROLLBACK at the first failure — [then PRAGMA synchronous = FULL, whatever happened].
- * The worker thread runs the same steps in its own copy (WORKER_SOURCE in sqlite-worker-client.ts).
- * Errors come back unmapped; the caller maps them.
+ * The worker thread runs this very function: WORKER_SOURCE in sqlite-worker-client.ts embeds its
+ * source, so it must stay self-contained (no imports, no closure over module state). Errors come
+ * back unmapped; the caller maps them.
  */
 export function runSqliteBatch(steps: SqliteBatchSteps, batch: SqliteBatch): SqliteBatchOutcome {
   let committed: number[] | undefined;

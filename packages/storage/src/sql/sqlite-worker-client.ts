@@ -5,6 +5,7 @@ import type { SqlClient, SqlRow, SqlValue } from './sql-client.js';
 import { sqliteCodeError } from './sqlite-errors.js';
 import {
   QueuedSqliteClient,
+  runSqliteBatch,
   type SqliteBatch,
   type SqliteBatchOutcome,
   type SqliteConnection,
@@ -17,8 +18,9 @@ import { createPrivateFile, queueFor, SQLITE_MEMORY, type SqliteOptions } from '
  * does). It owns one better-sqlite3 connection and runs the statements it is sent one at a time,
  * in order, answering each with `[ok, value]`. A failure carries SQLite's result code and message
  * only; the calling thread maps it to a catalogue code. A `batch` message is a whole write
- * transaction, run as `runSqliteBatch` (sqlite-connection.ts) runs it — keep the two alike — and
- * answered once with `[ok, changes or failure, restored]`.
+ * transaction, run by `runSqliteBatch` (sqlite-connection.ts; its source is embedded below, so the
+ * inline driver and the worker run the very same steps), answered once with
+ * `[ok, changes or failure, restored]`.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -51,25 +53,17 @@ const statement = (sql) => {
   return s;
 };
 const param = (v) => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v);
-const batch = (relaxed, list) => {
-  let answer;
-  try {
-    if (relaxed) db.exec('PRAGMA synchronous = NORMAL');
-    db.exec('BEGIN IMMEDIATE');
-    try {
-      const changes = list.map(({ sql, params }) => statement(sql).run(...params.map(param)).changes);
-      db.exec('COMMIT');
-      answer = [true, changes];
-    } catch (err) {
-      try { if (db.inTransaction) db.exec('ROLLBACK'); } catch {}
-      throw err;
-    }
-  } catch (err) {
-    answer = failure(err);
-  }
-  let restored = true;
-  if (relaxed) { try { db.exec('PRAGMA synchronous = FULL'); } catch { restored = false; } }
-  return [answer[0], answer[1], restored];
+const runSqliteBatch = ${runSqliteBatch.toString()};
+const batchSteps = {
+  exec: (sql) => { db.exec(sql); },
+  run: (sql, params) => statement(sql).run(...params.map(param)).changes,
+  rollback: () => { if (db.inTransaction) db.exec('ROLLBACK'); },
+};
+const batch = (relaxed, statements) => {
+  const outcome = runSqliteBatch(batchSteps, { statements, relaxed });
+  return outcome.committed
+    ? [true, outcome.changes, outcome.restored]
+    : [false, failure(outcome.error)[1], outcome.restored];
 };
 parentPort.on('message', ([kind, sql, params]) => {
   if (db === undefined) return parentPort.postMessage([false, { sqlite: false, code: '', message: 'not open' }]);
