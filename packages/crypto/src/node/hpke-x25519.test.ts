@@ -1,3 +1,8 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { isTresorError } from '@tresor/protocol';
 import { describe, expect, it } from 'vitest';
@@ -213,4 +218,65 @@ describe('recipient public key cache', () => {
       ).toThrow(expect.objectContaining({ code: 'HPKE_KEY_INVALID' }));
     }
   });
+});
+
+describe('fresh ephemeral keys', () => {
+  const suite = HpkeSuite.of({ kem: 0x20, kdf: 1, aead: 1 });
+
+  it('each sender gets a new key pair whose enc the recipient opens', async () => {
+    const recipientPair = await HpkeKeyPair.generate();
+    const encs = new Set<string>();
+    for (let i = 0; i < 32; i++) {
+      const sender = nodeOhttpHpke.setupBaseSender(
+        suite,
+        recipientPair.publicKey.toBytes(),
+        h('01'),
+        undefined,
+      );
+      if (sender === undefined || sender instanceof Promise) throw new Error('expected a synchronous sender');
+      expect(sender.enc).toHaveLength(32);
+      encs.add(bytesToHex(sender.enc));
+      const recipient = nodeOhttpHpke.setupBaseRecipient(suite, recipientPair, sender.enc, h('01'));
+      if (recipient === undefined || recipient instanceof Promise) throw new Error('expected a recipient');
+      const sealed = await sender.seal(new Uint8Array([i]), new Uint8Array(0));
+      expect(await recipient.open(sealed, new Uint8Array(0))).toEqual(new Uint8Array([i]));
+    }
+    expect(encs.size).toBe(32);
+  });
+
+  // Node 20's key generation deadlocks a thread that exports the new key to JWK while a garbage
+  // collection frees the generation job (hpke-x25519.ts, generateX25519KeyPair). With a 1 MiB
+  // young generation the former generateKeyPairSync + export did so within a few thousand senders
+  // (measured: every run hung); the child has 60 s for 20,000.
+  it('sets up 20,000 senders in a process with a tiny young generation without hanging', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tresor-hpke-gc-'));
+    try {
+      const script = join(dir, 'senders.mts');
+      const module = fileURLToPath(new URL('./hpke-x25519.ts', import.meta.url));
+      const hpke = fileURLToPath(new URL('../hpke.ts', import.meta.url));
+      writeFileSync(
+        script,
+        [
+          `import { nodeOhttpHpke } from ${JSON.stringify(module)};`,
+          `import { HpkeKeyPair, HpkeSuite } from ${JSON.stringify(hpke)};`,
+          'const suite = HpkeSuite.of({ kem: 0x20, kdf: 1, aead: 1 });',
+          'const pk = (await HpkeKeyPair.generate()).publicKey.toBytes();',
+          'const keep: unknown[] = [];',
+          'for (let i = 0; i < 20_000; i++) {',
+          '  keep.push(nodeOhttpHpke.setupBaseSender(suite, pk, new Uint8Array(8), undefined));',
+          '  if (keep.length > 64) keep.length = 0;',
+          '}',
+          "process.stdout.write('done');",
+        ].join('\n'),
+      );
+      const child = spawnSync(process.execPath, ['--max-semi-space-size=1', '--import', 'tsx', script], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(child.error).toBeUndefined();
+      expect({ status: child.status, stdout: child.stdout }).toEqual({ status: 0, stdout: 'done' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 70_000);
 });

@@ -1,10 +1,11 @@
 import {
   createCipheriv,
   createDecipheriv,
+  createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   KeyObject,
+  randomBytes,
 } from 'node:crypto';
 import type { RecipientContext, SenderContext } from '@hpke/core';
 import { TresorError } from '@tresor/protocol';
@@ -134,6 +135,30 @@ function rawPublicKey(key: KeyObject): Buffer {
   const { x } = key.export({ format: 'jwk' });
   if (typeof x !== 'string') throw new Error('an X25519 public key exported no "x"');
   return Buffer.from(x, 'base64url');
+}
+
+/**
+ * A fresh X25519 key pair (RFC 9180 GenerateKeyPair: any 32 random bytes are a private key, the
+ * function clamps them), made without node:crypto's key generation. In Node 20 every
+ * `generateKeyPair[Sync]` leaves a job object for V8 to collect, and the job's destructor takes
+ * the generated key's mutex; exporting that key to JWK holds the same mutex while it allocates
+ * strings. When the allocation triggers a collection that frees the job, the thread waits on a
+ * mutex it holds itself, for ever: a gateway and a load generator stopped for good under
+ * concurrency-64 load (gdb: KeyObjectHandle::ExportJWK → ExportJWKEdKey → GC →
+ * ~KeyGenJob → pthread_mutex_lock), within seconds with a small young generation. Importing the
+ * bytes creates no job (OpenSSL derives the public key at import); the export below then runs
+ * with no other owner of the key's mutex alive or dying. hpke-x25519.test.ts reproduces both.
+ */
+function generateX25519KeyPair(): { readonly privateKey: KeyObject; readonly publicKey: Buffer } {
+  const d = randomBytes(32);
+  // JWK as everywhere here (see x25519PublicKey): `x` must be a string and is not read for a
+  // private key; the public key is OpenSSL's own, derived from `d`.
+  const privateKey = createPrivateKey({
+    key: { kty: 'OKP', crv: 'X25519', d: d.toString('base64url'), x: '' },
+    format: 'jwk',
+  });
+  d.fill(0);
+  return { privateKey, publicKey: rawPublicKey(createPublicKey(privateKey)) };
 }
 
 /** DH then ExtractAndExpand (RFC 9180 §4.1); an all-zero DH output is refused (§7.1.4). */
@@ -324,9 +349,7 @@ function setupBaseSender(
     let skE: KeyObject;
     let enc: Uint8Array;
     if (ephemeral === undefined) {
-      const pair = generateKeyPairSync('x25519');
-      skE = pair.privateKey;
-      enc = rawPublicKey(pair.publicKey);
+      ({ privateKey: skE, publicKey: enc } = generateX25519KeyPair());
     } else {
       ({ key: skE, publicKey: enc } = privateKeyOf(ephemeral));
     }
