@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTresorError } from '@tresor/protocol';
 import { parseGatewayConfig } from './config.js';
+import { sqliteThreadFor } from './start-gateway-service.js';
 
 let dir: string;
 
@@ -149,6 +150,12 @@ describe('gateway configuration: usage durability', () => {
     expect((await parseGatewayConfig(config(mesh, { usage: {} }), dir)).usage.durability).toBe(
       'process-crash',
     );
+  });
+
+  it('keeps the SQLite connection on the event loop without fsyncs, on a worker thread with them', async () => {
+    expect(sqliteThreadFor(await parseGatewayConfig(config(mesh), dir))).toBe('inline');
+    const durable = await parseGatewayConfig(config(mesh, { usage: { durability: 'power-loss' } }), dir);
+    expect(sqliteThreadFor(durable)).toBe('worker');
   });
 
   it.each(['process-crash', 'power-loss'] as const)('accepts usage.durability "%s"', async (durability) => {

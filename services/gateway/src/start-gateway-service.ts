@@ -115,9 +115,7 @@ export async function startGatewayService(
     cleanup.push(() => keyStore.close());
     const db: SqlClient = await openMetadataDatabase(
       config.database === undefined
-        ? // On a worker thread, as trust does: the usage commits' WAL fsyncs (synchronous=FULL)
-          // then never block the event loop that serves requests (bench/RESULTS.md, profiling notes).
-          { kind: 'sqlite', file: join(config.stateDir, STATE_DB_FILE), thread: 'worker' }
+        ? { kind: 'sqlite', file: join(config.stateDir, STATE_DB_FILE), thread: sqliteThreadFor(config) }
         : {
             kind: 'postgres',
             url: config.database.url,
@@ -372,4 +370,18 @@ export async function startGatewayService(
     await closeAll();
     throw err;
   }
+}
+
+/**
+ * Where the gateway's SQLite connection runs. The commits on the request path are the usage
+ * records' group commits. At `usage.durability: power-loss` each one waits for a WAL fsync (0.5-2 ms
+ * on a loaded machine), so the connection gets a worker thread of its own, as trust's does, and
+ * the event loop serving requests never waits for the disk. At `process-crash` (the default) a
+ * commit writes the WAL without an fsync, a few tens of microseconds for a batch of records; a
+ * worker would cost more than it saves: a message each way per batch (about 0.1 ms of the event
+ * loop's time) and a second V8 isolate (about 11 MiB of resident memory, bench/harness/notes.md
+ * "Gateway memory"). Audit appends (administration only) fsync at either level.
+ */
+export function sqliteThreadFor(config: Pick<GatewayConfig, 'usage'>): 'inline' | 'worker' {
+  return config.usage.durability === 'power-loss' ? 'worker' : 'inline';
 }
