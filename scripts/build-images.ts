@@ -42,7 +42,7 @@ import {
   type BaseLock,
   type BasePackage,
 } from '../deploy/src/image-digests.js';
-import { SERVICE_NODE_FLAGS, SERVICE_PROCESS_ENV } from '../apps/cli/src/platform/children.js';
+import { SERVICE_NODE_FLAGS, serviceProcessEnv } from '../apps/cli/src/platform/children.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const LOCK = join(ROOT, 'deploy/images/base-packages.lock');
@@ -395,7 +395,7 @@ async function buildImages(work: string, source: string): Promise<Built> {
       // config, whose digest the Dockerfiles pin.
       env: [
         ...CONFIG_COMMON.env,
-        ...Object.entries(SERVICE_PROCESS_ENV).map(([name, value]) => `${name}=${value}`),
+        ...Object.entries(serviceProcessEnv(service)).map(([name, value]) => `${name}=${value}`),
       ],
       entrypoint: ['/usr/bin/node', ...SERVICE_NODE_FLAGS, '/app/apps/cli/bin/tresor.js'],
       cmd: CMD[service],

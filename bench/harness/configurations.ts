@@ -27,7 +27,7 @@ import {
   type ServerChild,
 } from './children.js';
 import { makeLoopbackCertificate, NGINX_BINARY, nginxArgs, writeNginxPrefix } from './nginx.js';
-import { SERVICE_NODE_FLAGS, SERVICE_PROCESS_ENV } from '../../apps/cli/src/platform/children.js';
+import { SERVICE_NODE_FLAGS, serviceProcessEnv } from '../../apps/cli/src/platform/children.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const TRESOR_BIN = join(REPO_ROOT, 'apps/cli/bin/tresor.js');
@@ -239,7 +239,7 @@ export async function startTresorStack(
       args: [...profile, ...SERVICE_NODE_FLAGS, TRESOR_BIN, name, 'serve', '--config', config],
       logDir,
       cwd: stateDir,
-      env: { ...baseEnv, ...SERVICE_PROCESS_ENV, ...env },
+      env: { ...baseEnv, ...serviceProcessEnv(name), ...env },
     });
     children.push(child);
     await waitUntilAnswering(child, `${url}/readyz`, { ca, expect200: true, timeoutMs: 180_000 });

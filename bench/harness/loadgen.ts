@@ -51,6 +51,12 @@ export interface LoadReport {
 const PROMPT =
   'Summarise the benefits of confidential computing for hosted language models in a few short sentences please';
 
+/**
+ * Longest a single request may take (the slowest seen: llama at concurrency 64, about 14 s): a
+ * server that stops answering fails the run within two minutes instead of holding it for ten.
+ */
+const REQUEST_TIMEOUT_MS = 120_000;
+
 async function makeClient(spec: LoadSpec): Promise<OpenAI> {
   const ca = spec.caFile === undefined ? undefined : await readFile(spec.caFile, 'utf8');
   if (spec.client === 'sdk') {
@@ -63,7 +69,7 @@ async function makeClient(spec: LoadSpec): Promise<OpenAI> {
       apiKey: spec.apiKey,
       fetch: tresor.fetch,
       maxRetries: 0,
-      timeout: 600_000,
+      timeout: REQUEST_TIMEOUT_MS,
     });
   }
   const agent = new Agent({
@@ -78,7 +84,7 @@ async function makeClient(spec: LoadSpec): Promise<OpenAI> {
     apiKey: spec.apiKey,
     fetch: fetchWithAgent,
     maxRetries: 0,
-    timeout: 600_000,
+    timeout: REQUEST_TIMEOUT_MS,
   });
 }
 

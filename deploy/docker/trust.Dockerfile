@@ -53,12 +53,12 @@ FROM ${RUNTIME_IMAGE}
 WORKDIR /app
 COPY --from=deps /deps /app
 COPY --from=build /out /app
-# Memory settings of every Tresor service process, as `tresor up` starts them (SERVICE_PROCESS_ENV and
+# Memory settings of the trust process, as `tresor up` starts it (serviceProcessEnv('trust') and
 # SERVICE_NODE_FLAGS in apps/cli/src/platform/children.ts, measured in bench/harness/notes.md).
-ENV NODE_ENV=production HOME=/home/nonroot MALLOC_ARENA_MAX=2
+ENV NODE_ENV=production HOME=/home/nonroot MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072
 # 65532 = "nonroot" in the base's /etc/passwd; the manifests also set runAsUser 65532 and a read-only root file
 # system: the service writes only to /tmp (an in-guest memory volume) and its state volume.
 USER 65532:65532
 EXPOSE 8443
-ENTRYPOINT ["/usr/bin/node", "--max-semi-space-size=8", "--liftoff-only", "--max-old-space-size=1024", "/app/apps/cli/bin/tresor.js"]
+ENTRYPOINT ["/usr/bin/node", "--max-semi-space-size=2", "--liftoff-only", "--heap-growing-percent=10", "--max-old-space-size=1024", "/app/apps/cli/bin/tresor.js"]
 CMD ["trust", "serve", "--config", "/etc/tresor/config.json"]

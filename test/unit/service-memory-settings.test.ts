@@ -4,9 +4,12 @@ import { describe, expect, it } from 'vitest';
 import {
   childEnv,
   serviceChild,
+  SERVICE_MALLOC_THRESHOLDS,
   SERVICE_NODE_FLAGS,
   SERVICE_PROCESS_ENV,
+  serviceProcessEnv,
   TRESOR_BIN,
+  type ServiceName,
 } from '../../apps/cli/src/platform/children.js';
 
 /**
@@ -15,8 +18,8 @@ import {
  * harness and scripts/build-images.ts use the constants themselves).
  */
 const never = (): Promise<boolean> => Promise.resolve(false);
-const child = (env: Record<string, string>) =>
-  serviceChild({ name: 'gateway', config: '/state/gateway.json', cwd: '/state', env, ready: never });
+const child = (env: Record<string, string>, name: ServiceName = 'gateway') =>
+  serviceChild({ name, config: `/state/${name}.json`, cwd: '/state', env, ready: never });
 
 describe('service process memory settings', () => {
   it('tresor up starts each service with the node flags before the bin and the malloc arena cap', () => {
@@ -29,18 +32,32 @@ describe('service process memory settings', () => {
       '--config',
       '/state/gateway.json',
     ]);
-    expect(spec.env).toEqual({ ...SERVICE_PROCESS_ENV, PATH: '/bin' });
+    expect(spec.env).toEqual({ ...SERVICE_PROCESS_ENV, ...SERVICE_MALLOC_THRESHOLDS, PATH: '/bin' });
     expect(SERVICE_PROCESS_ENV).toEqual({ MALLOC_ARENA_MAX: '2' });
+  });
+
+  it('fixes the malloc thresholds of trust and the gateway, not of serving (its unseal needs the dynamic one)', () => {
+    expect(child({}, 'trust').env).toEqual({
+      MALLOC_ARENA_MAX: '2',
+      MALLOC_MMAP_THRESHOLD_: '131072',
+      MALLOC_TRIM_THRESHOLD_: '131072',
+    });
+    expect(child({}, 'serving').env).toEqual({ MALLOC_ARENA_MAX: '2' });
+    expect(serviceProcessEnv('serving')).not.toHaveProperty('MALLOC_MMAP_THRESHOLD_');
   });
 
   it("keeps the caller's own MALLOC_ARENA_MAX and the child's secrets", () => {
     const spec = child(childEnv({ MALLOC_ARENA_MAX: '8' }, { TRESOR_KEYSTORE_PASSPHRASE: 'p' }));
-    expect(spec.env).toEqual({ MALLOC_ARENA_MAX: '8', TRESOR_KEYSTORE_PASSPHRASE: 'p' });
+    expect(spec.env).toEqual({
+      ...SERVICE_MALLOC_THRESHOLDS,
+      MALLOC_ARENA_MAX: '8',
+      TRESOR_KEYSTORE_PASSPHRASE: 'p',
+    });
   });
 
   it('passes on no other variable of the caller for it', () => {
     const spec = child(childEnv({ MALLOC_TOP_PAD_: '1', NODE_EXTRA_CA_CERTS: '/x', TRESOR_API_KEY: 'tr_x' }));
-    expect(spec.env).toEqual(SERVICE_PROCESS_ENV);
+    expect(spec.env).toEqual(serviceProcessEnv('gateway'));
   });
 
   it('flags that this node accepts on the command line', () => {
@@ -55,7 +72,7 @@ describe('service process memory settings', () => {
     expect(bad.status).not.toBe(0);
   });
 
-  it.each(['gateway', 'serving', 'trust'])(
+  it.each(['gateway', 'serving', 'trust'] as const)(
     'the %s image starts node with the same flags and variables',
     (name) => {
       const text = readFileSync(new URL(`../../deploy/docker/${name}.Dockerfile`, import.meta.url), 'utf8');
@@ -67,9 +84,11 @@ describe('service process memory settings', () => {
       ]);
       // The runtime stage's ENV (the last one), not the build stage's.
       const env = [...text.matchAll(/^ENV (.*)$/gm)].at(-1)?.[1] ?? '';
-      for (const [variable, value] of Object.entries(SERVICE_PROCESS_ENV)) {
+      for (const [variable, value] of Object.entries(serviceProcessEnv(name))) {
         expect(env.split(' ')).toContain(`${variable}=${value}`);
       }
+      // Serving's image must not fix them either.
+      if (name === 'serving') expect(env).not.toContain('MALLOC_MMAP_THRESHOLD_');
       expect(env.split(' ')).not.toContain('npm_config_fund=false');
     },
   );
