@@ -51,9 +51,17 @@ export function spawnServer(options: SpawnOptions): ServerChild {
   });
   closeSync(fd);
   if (child.pid === undefined) throw new Error(`${options.name} did not start (${options.command})`);
+  let stopping = false;
   const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
+    child.once('exit', (code, signal) => {
       live.delete(server);
+      // A server that dies under load fails its run (the load generator's requests time out); say
+      // which one and how, so the run's output points at the right log.
+      if (!stopping) {
+        process.stderr.write(
+          `${options.name} exited unexpectedly (${signal ?? `exit code ${String(code)}`}); its log: ${logFile}\n`,
+        );
+      }
       resolve();
     }),
   );
@@ -64,6 +72,7 @@ export function spawnServer(options: SpawnOptions): ServerChild {
     logFile,
     async stop(graceMs = 5000, signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return;
+      stopping = true;
       child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
       await exited;
