@@ -31,6 +31,13 @@ import {
  * replica's answer is read only as fast as it is relayed.
  */
 
+/** `bytes` in views of at most DEFAULT_OHTTP_CHUNK_SIZE, the plaintext of one non-final chunk each. */
+function* chunkPieces(bytes: Uint8Array): Generator<Uint8Array> {
+  for (let offset = 0; offset < bytes.length; offset += DEFAULT_OHTTP_CHUNK_SIZE) {
+    yield bytes.subarray(offset, offset + DEFAULT_OHTTP_CHUNK_SIZE);
+  }
+}
+
 /** What `write` and `end` reject with once the body was destroyed without an error. */
 function clientGone(): Error {
   const err = new Error('the client closed the response stream');
@@ -110,12 +117,9 @@ export class SealedResponseBody {
 
   /** Seals `plaintext` (not empty) as one chunk, or several above the chunk size. */
   async write(plaintext: Uint8Array): Promise<void> {
-    for (let offset = 0; offset < plaintext.length; offset += DEFAULT_OHTTP_CHUNK_SIZE) {
+    for (const piece of chunkPieces(plaintext)) {
       this.#requireOpen();
-      const sealed = sealChunkNow(
-        this.#sealer,
-        plaintext.subarray(offset, offset + DEFAULT_OHTTP_CHUNK_SIZE),
-      );
+      const sealed = sealChunkNow(this.#sealer, piece);
       await this.#push(sealed instanceof Promise ? await sealed : sealed);
     }
   }
@@ -162,11 +166,7 @@ export async function sealChunkedRequest(
 ): Promise<{ bytes: Uint8Array; open(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> }> {
   const exchange = await beginChunkedOhttpClientExchange(config, options);
   const parts: Uint8Array[] = [exchange.header];
-  for (let offset = 0; offset < request.length; offset += DEFAULT_OHTTP_CHUNK_SIZE) {
-    parts.push(
-      await exchange.requestSealer.sealChunk(request.subarray(offset, offset + DEFAULT_OHTTP_CHUNK_SIZE)),
-    );
-  }
+  for (const piece of chunkPieces(request)) parts.push(await exchange.requestSealer.sealChunk(piece));
   parts.push(await exchange.requestSealer.sealFinalChunk());
   return {
     bytes: concatBytes(...parts),

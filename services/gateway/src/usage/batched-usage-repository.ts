@@ -123,8 +123,8 @@ export class BatchedUsageRepository implements UsageRepository {
 
   /**
    * One write transaction at the configured durability, its statements known up front: the SQLite
-   * worker runs it as one message (BEGIN, the INSERTs and COMMIT, with the durability switch)
-   * instead of a round trip per step.
+   * connection runs it in one call (BEGIN, the INSERTs and COMMIT, with the durability switch), a
+   * single message when the connection is on a worker thread, instead of a round trip per step.
    */
   async #write(statements: readonly SqlStatement[]): Promise<void> {
     await this.#db.executeBatch(statements, { durability: this.#durability });
